@@ -1,0 +1,425 @@
+"""The Apache Pulsar destination against a real Pulsar broker.
+
+By default the broker is pulsar-lite (pip install pulsar-lite), started here on a free loopback
+port. Set PULSAR_SERVICE_URL (and PULSAR_TOKEN) to run against an Apache Pulsar broker
+instead; the tests that stop and restart a broker still use pulsar-lite. Without either,
+these tests skip and say so.
+"""
+
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pulsar
+import pytest
+from pytest_mock import MockerFixture
+
+from tracardi.domain.destination import Destination, DestinationConfig
+from tracardi.domain.entity import Entity
+from tracardi.domain.event import Event
+from tracardi.domain.event_metadata import EventMetadata
+from tracardi.domain.named_entity import NamedEntity
+from tracardi.domain.profile import Profile
+from tracardi.domain.resource import Resource, ResourceCredentials
+from tracardi.domain.session import Session, SessionMetadata
+from tracardi.domain.time import EventTime
+from tracardi.process_engine.destination import pulsar_producer
+from tracardi.process_engine.destination.pulsar_connector import (
+    PulsarConnector,
+    PulsarPayloadError,
+)
+from tracardi.process_engine.destination.pulsar_producer import (
+    PulsarConnectionError,
+    PulsarServiceUrlError,
+    close_all_producers,
+)
+from tracardi.service.setup.destinations.pulsar_resource import (
+    PULSAR_RESOURCE,
+)
+
+HOW_TO_RUN = (
+    "needs a Pulsar broker: pip install pulsar-lite to start one here, or set "
+    "PULSAR_SERVICE_URL (and PULSAR_TOKEN) to an Apache Pulsar broker"
+)
+# Short timeouts, so that failures show within seconds.
+TIMEOUTS = {"connect_timeout_seconds": 2, "send_timeout_seconds": 3}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class EmbeddedBroker:
+    """pulsar-lite on a loopback port, which can stop and start again on the same data."""
+
+    def __init__(self, binary: str, data_dir: Path) -> None:
+        self.binary = binary
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def service_url(self) -> str:
+        return f"pulsar://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.data_dir / "broker.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                self.binary,
+                "--addr",
+                f"127.0.0.1:{self.port}",
+                "--db-path",
+                str(self.data_dir / "db"),
+            ],
+            stdout=log,
+            stderr=log,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        log_text = (self.data_dir / "broker.log").read_text(errors="replace")
+        raise RuntimeError(
+            f"pulsar-lite did not start on port {self.port}:\n{log_text}"
+        )
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+@pytest.fixture(scope="module")
+def embedded_broker(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[EmbeddedBroker]:
+    try:
+        from pulsar_lite.binary_finder import find_pulsar_lite_binary
+    except ImportError:
+        pytest.skip(HOW_TO_RUN)
+    broker = EmbeddedBroker(
+        find_pulsar_lite_binary(), tmp_path_factory.mktemp("pulsar-lite")
+    )
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="module")
+def service(request: pytest.FixtureRequest) -> tuple[str, str | None]:
+    """The broker's service URL and token: PULSAR_SERVICE_URL's, else pulsar-lite's."""
+    external = os.environ.get("PULSAR_SERVICE_URL")
+    if external:
+        return external, os.environ.get("PULSAR_TOKEN") or None
+    broker: EmbeddedBroker = request.getfixturevalue("embedded_broker")
+    return broker.service_url, None
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"persistent://public/default/tracardi-test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_producers() -> Iterator[None]:
+    yield
+    close_all_producers()
+
+
+def credentials(service_url: str, token: str | None) -> dict[str, Any]:
+    if token is None:
+        return {"host": service_url}
+    return {"host": service_url, "token": token}
+
+
+def make_connector(
+    production: dict[str, Any],
+    init: dict[str, Any],
+    *,
+    test: dict[str, Any] | None = None,
+    debug: bool = False,
+) -> PulsarConnector:
+    """A new connector, built the way Tracardi builds one for every dispatch."""
+    registered = PULSAR_RESOURCE.destination
+    assert registered is not None
+    resource = Resource(
+        id="resource-1",
+        name="Apache Pulsar",
+        type="apache-pulsar",
+        credentials=ResourceCredentials(production=production, test=test or {}),
+    )
+    destination = Destination(
+        id="destination-1",
+        name="Apache Pulsar destination",
+        destination=DestinationConfig(
+            package=registered.package, init={**(registered.init or {}), **init}
+        ),
+        resource=Entity(id="resource-1"),
+        source=NamedEntity(id="source-1", name="Source"),
+    )
+    return PulsarConnector(debug, resource, destination)
+
+
+def event(number: int) -> Event:
+    return Event(
+        id=f"event-{number}",
+        type="purchase-order",
+        metadata=EventMetadata(time=EventTime()),
+        source=Entity(id="source-1"),
+    )
+
+
+def profile(number: int) -> Profile:
+    return Profile(id=f"profile-{number}")
+
+
+SESSION = Session(id="session-1", metadata=SessionMetadata())
+
+
+class Received:
+    """What an independent consumer read from a topic."""
+
+    def __init__(self, messages: list[pulsar.Message]) -> None:
+        self.messages = messages
+
+    def by_id(self, property_name: str) -> dict[str, pulsar.Message]:
+        # At least once: a record may arrive twice, so the last copy stands for it.
+        return {
+            message.properties()[property_name]: message for message in self.messages
+        }
+
+
+def consume(
+    service_url: str, token: str | None, topic: str, expected: int, timeout: float = 20
+) -> Received:
+    """Read until `expected` distinct messages arrived or `timeout` passed."""
+    authentication = pulsar.AuthenticationToken(token) if token else None
+    client = pulsar.Client(service_url, authentication=authentication)
+    try:
+        consumer = client.subscribe(
+            topic,
+            "integration-check",
+            initial_position=pulsar.InitialPosition.Earliest,
+        )
+        messages: list[pulsar.Message] = []
+        distinct: set[bytes] = set()
+        deadline = time.monotonic() + timeout
+        while len(distinct) < expected and time.monotonic() < deadline:
+            try:
+                message = consumer.receive(timeout_millis=500)
+            except pulsar.Timeout:
+                continue
+            consumer.acknowledge(message)
+            messages.append(message)
+            distinct.add(message.data())
+        return Received(messages)
+    finally:
+        client.close()
+
+
+@pytest.mark.asyncio
+async def test_dispatched_events_arrive_with_body_properties_and_key(
+    service: tuple[str, str | None], topic: str
+) -> None:
+    service_url, token = service
+    for number in range(5):
+        connector = make_connector(credentials(service_url, token), {"topic": topic})
+        data = {"order": number, "total": 9.5, "customer": "Zoë"}
+        await connector.dispatch_event(
+            data, profile=profile(number), session=SESSION, event=event(number)
+        )
+    received = await asyncio.to_thread(consume, service_url, token, topic, 5)
+    messages = received.by_id("tracardi-event-id")
+    assert sorted(messages) == [f"event-{number}" for number in range(5)]
+    for number in range(5):
+        message = messages[f"event-{number}"]
+        assert json.loads(message.data()) == {
+            "order": number,
+            "total": 9.5,
+            "customer": "Zoë",
+        }
+        assert message.properties() == {
+            "tracardi-kind": "event",
+            "tracardi-profile-id": f"profile-{number}",
+            "tracardi-session-id": "session-1",
+            "tracardi-event-id": f"event-{number}",
+            "tracardi-event-type": "purchase-order",
+        }
+        assert message.partition_key() == f"profile-{number}"
+
+
+@pytest.mark.asyncio
+async def test_debug_dispatches_profiles_with_the_test_credentials(
+    service: tuple[str, str | None], topic: str
+) -> None:
+    service_url, token = service
+    nowhere = {"host": f"pulsar://127.0.0.1:{free_port()}"}
+    for number in range(3):
+        connector = make_connector(
+            nowhere,
+            {
+                "topic": topic,
+                "partition_key": "session_id",
+                "properties": {"env": "qa"},
+            },
+            test=credentials(service_url, token),
+            debug=True,
+        )
+        await connector.dispatch_profile(
+            {"traits": {"plan": "pro"}, "n": number},
+            profile=profile(number),
+            session=SESSION,
+            changed_fields=[],
+        )
+    received = await asyncio.to_thread(consume, service_url, token, topic, 3)
+    messages = received.by_id("tracardi-profile-id")
+    assert sorted(messages) == [f"profile-{number}" for number in range(3)]
+    for number, message in enumerate(messages[f"profile-{n}"] for n in range(3)):
+        assert json.loads(message.data()) == {"traits": {"plan": "pro"}, "n": number}
+        assert message.properties() == {
+            "env": "qa",
+            "tracardi-kind": "profile",
+            "tracardi-profile-id": f"profile-{number}",
+            "tracardi-session-id": "session-1",
+        }
+        assert message.partition_key() == "session-1"
+
+
+@pytest.mark.asyncio
+async def test_concurrent_dispatches_all_arrive_through_one_producer(
+    service: tuple[str, str | None], topic: str, mocker: MockerFixture
+) -> None:
+    service_url, token = service
+    clients = mocker.spy(pulsar_producer.pulsar, "Client")
+
+    async def dispatch(number: int) -> None:
+        connector = make_connector(credentials(service_url, token), {"topic": topic})
+        await connector.dispatch_event(
+            {"n": number}, profile=profile(number), session=SESSION, event=event(number)
+        )
+
+    await asyncio.gather(*(dispatch(number) for number in range(300)))
+    assert clients.call_count == 1
+    received = await asyncio.to_thread(consume, service_url, token, topic, 300)
+    assert len(received.by_id("tracardi-event-id")) == 300
+
+
+@pytest.mark.asyncio
+async def test_close_flushes_and_a_later_dispatch_reconnects(
+    service: tuple[str, str | None], topic: str
+) -> None:
+    service_url, token = service
+    settings = {"topic": topic, "batching_max_publish_delay_ms": 50}
+
+    async def dispatch(number: int) -> None:
+        connector = make_connector(credentials(service_url, token), settings)
+        await connector.dispatch_event(
+            {"n": number}, profile=profile(number), session=SESSION, event=event(number)
+        )
+
+    await dispatch(0)
+    in_flight = [asyncio.ensure_future(dispatch(number)) for number in range(1, 50)]
+    await asyncio.sleep(0)
+    await asyncio.to_thread(close_all_producers)
+    await asyncio.gather(*in_flight)
+    await dispatch(50)
+    received = await asyncio.to_thread(consume, service_url, token, topic, 51)
+    assert len(received.by_id("tracardi-event-id")) == 51
+
+
+@pytest.mark.asyncio
+async def test_unserialisable_data_is_refused_and_nothing_is_sent(
+    service: tuple[str, str | None], topic: str
+) -> None:
+    service_url, token = service
+    connector = make_connector(credentials(service_url, token), {"topic": topic})
+    with pytest.raises(PulsarPayloadError, match="as JSON"):
+        await connector.dispatch_event(
+            {"bad": float("nan")}, profile=profile(1), session=SESSION, event=event(1)
+        )
+    await connector.dispatch_event(
+        {"good": 1}, profile=profile(2), session=SESSION, event=event(2)
+    )
+    # One producer keeps order: had the refused record gone out, it would come first.
+    received = await asyncio.to_thread(consume, service_url, token, topic, 1)
+    event_ids = [
+        message.properties()["tracardi-event-id"] for message in received.messages
+    ]
+    assert event_ids == ["event-2"]
+
+
+@pytest.mark.asyncio
+async def test_a_dead_broker_fails_clearly_within_the_timeout(topic: str) -> None:
+    service_url = f"pulsar://127.0.0.1:{free_port()}"
+    connector = make_connector({"host": service_url}, {"topic": topic, **TIMEOUTS})
+    started = time.monotonic()
+    with pytest.raises(PulsarConnectionError) as raised:
+        await connector.dispatch_event(
+            {"n": 1}, profile=profile(1), session=SESSION, event=event(1)
+        )
+    assert time.monotonic() - started < TIMEOUTS["connect_timeout_seconds"] + 3
+    assert service_url in str(raised.value)
+    assert topic in str(raised.value)
+
+
+@pytest.mark.asyncio
+async def test_a_service_url_of_the_wrong_scheme_is_refused_at_once(topic: str) -> None:
+    connector = make_connector({"host": "http://127.0.0.1:8080"}, {"topic": topic})
+    with pytest.raises(PulsarServiceUrlError, match=re.escape("http://127.0.0.1:8080")):
+        await connector.dispatch_event(
+            {"n": 1}, profile=profile(1), session=SESSION, event=event(1)
+        )
+
+
+@pytest.mark.asyncio
+async def test_dispatches_fail_while_the_broker_is_down_and_recover_after(
+    embedded_broker: EmbeddedBroker, topic: str
+) -> None:
+    service_url = embedded_broker.service_url
+    settings = {"topic": topic, **TIMEOUTS}
+
+    async def dispatch(number: int) -> None:
+        connector = make_connector({"host": service_url}, settings)
+        await connector.dispatch_event(
+            {"n": number}, profile=profile(number), session=SESSION, event=event(number)
+        )
+
+    await dispatch(1)
+    embedded_broker.stop()
+    started = time.monotonic()
+    try:
+        with pytest.raises(PulsarConnectionError) as raised:
+            await dispatch(2)
+        assert time.monotonic() - started < TIMEOUTS["send_timeout_seconds"] + 3
+        assert service_url in str(raised.value)
+    finally:
+        embedded_broker.start()
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            await dispatch(3)
+            break
+        except PulsarConnectionError:
+            if time.monotonic() > deadline:
+                raise
+    received = await asyncio.to_thread(consume, service_url, None, topic, 2)
+    assert {"event-1", "event-3"} <= set(received.by_id("tracardi-event-id"))

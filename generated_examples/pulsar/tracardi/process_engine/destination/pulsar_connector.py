@@ -1,0 +1,229 @@
+"""Apache Pulsar destination for Tracardi.
+
+Publishes Tracardi profiles and events to an Apache Pulsar topic as JSON messages.
+"""
+
+import json
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from pydantic import AnyUrl, BaseModel, Field, SecretStr, ValidationError
+
+from tracardi.domain.event import Event
+from tracardi.domain.profile import Profile
+from tracardi.domain.session import Session
+from tracardi.process_engine.destination.destination_interface import (
+    DestinationInterface,
+)
+from tracardi.process_engine.destination.pulsar_producer import (
+    ProducerSettings,
+    publish,
+)
+
+PartitionKeyChoice = Literal["profile_id", "session_id", "none"]
+CompressionChoice = Literal["none", "lz4", "zlib", "zstd", "snappy"]
+
+
+class PulsarCredentials(BaseModel):
+    """Credentials of the Apache Pulsar resource (production or test)."""
+
+    host: AnyUrl = Field(
+        description="Pulsar service URL: pulsar://host:6650, or pulsar+ssl://host:6651 for TLS.",
+    )
+    token: SecretStr | None = Field(
+        default=None,
+        description="JWT for Pulsar token authentication. Leave it out when the broker does not check tokens.",
+    )
+
+
+class PulsarConfiguration(BaseModel):
+    """Settings of the Apache Pulsar destination: its init."""
+
+    topic: str = Field(
+        description="Topic to publish to, e.g. persistent://public/default/tracardi. A short name such as tracardi means persistent://public/default/tracardi.",
+    )
+    partition_key: PartitionKeyChoice = Field(
+        default="profile_id",
+        description="Message key. profile_id keeps each profile's messages in order on partitioned topics.",
+    )
+    compression: CompressionChoice = Field(
+        default="lz4",
+        description="How message batches are compressed on the wire and in storage.",
+    )
+    batching_enabled: bool = Field(
+        default=True,
+        description="Send messages in batches: much higher throughput, and each dispatch still waits for the broker's acknowledgement.",
+    )
+    batching_max_publish_delay_ms: int = Field(
+        default=1,
+        description="Longest a message waits for its batch to fill before the batch is sent.",
+    )
+    max_pending_messages: int = Field(
+        default=1000,
+        description="Most messages in flight at once; further dispatches wait for room instead of failing.",
+    )
+    connect_timeout_seconds: int = Field(
+        default=5,
+        description="How long to wait for the broker when connecting before failing with an error.",
+    )
+    send_timeout_seconds: int = Field(
+        default=10,
+        description="How long to wait for the broker to acknowledge a message before failing with an error.",
+    )
+    properties: dict[str, str] = Field(
+        default={},
+        description="Message properties added to every message, such as the environment name.",
+    )
+
+
+class PulsarDestinationError(Exception):
+    """Base of every error the Apache Pulsar destination raises."""
+
+
+class PulsarConfigurationError(PulsarDestinationError, ValueError):
+    """Credentials or init settings that do not fit their models."""
+
+
+class PulsarPayloadError(PulsarDestinationError, ValueError):
+    """Data that cannot be sent as JSON."""
+
+
+@dataclass(frozen=True)
+class DispatchRecord:
+    """One profile or event on its way out, with what a consumer needs to route it."""
+
+    kind: Literal["profile", "event"]
+    data: Any
+    profile_id: str | None
+    session_id: str | None
+    event_id: str | None = None
+    event_type: str | None = None
+
+    def properties(self) -> dict[str, str]:
+        """Routing facts, so consumers need not parse the payload to route it."""
+        values = {
+            "tracardi-kind": self.kind,
+            "tracardi-profile-id": self.profile_id,
+            "tracardi-session-id": self.session_id,
+            "tracardi-event-id": self.event_id,
+            "tracardi-event-type": self.event_type,
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
+    def json_payload(self) -> bytes:
+        """The data as UTF-8 JSON; datetimes, UUIDs and decimals become strings."""
+        try:
+            text = json.dumps(
+                self.data, default=str, ensure_ascii=False, allow_nan=False
+            )
+        except (TypeError, ValueError) as error:
+            raise PulsarPayloadError(
+                f"Cannot send the {self.kind} data to Apache Pulsar as JSON: {error}"
+            ) from error
+        return text.encode()
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _validated(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT:
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+            for problem in error.errors(include_input=False)
+        )
+        # `from None`: the ValidationError repeats the input, secrets included, and Tracardi
+        # logs the whole chain.
+        raise PulsarConfigurationError(
+            f"Invalid {what} for the Apache Pulsar destination: {problems}"
+        ) from None
+
+
+class PulsarConnector(DestinationInterface):
+    """Tracardi destination for Apache Pulsar.
+
+    Tracardi builds a new instance for every dispatch, so nothing is kept on the instance.
+    """
+
+    async def dispatch_profile(
+        self,
+        data: Any,
+        profile: Profile,
+        session: Session | None,
+        changed_fields: list[dict[str, Any]] | None = None,
+    ) -> None:
+        await self._dispatch(
+            DispatchRecord(
+                kind="profile",
+                data=data,
+                profile_id=profile.id if profile is not None else None,
+                session_id=session.id if session is not None else None,
+            )
+        )
+
+    async def dispatch_event(
+        self,
+        data: Any,
+        profile: Profile | None,
+        session: Session | None,
+        event: Event,
+    ) -> None:
+        await self._dispatch(
+            DispatchRecord(
+                kind="event",
+                data=data,
+                profile_id=profile.id if profile is not None else None,
+                session_id=session.id if session is not None else None,
+                event_id=event.id,
+                event_type=event.type,
+            )
+        )
+
+    def credentials(self) -> PulsarCredentials:
+        """Test credentials in debug mode, production credentials otherwise."""
+        which = "test" if self.debug else "production"
+        return _validated(
+            PulsarCredentials, self._get_credentials() or {}, f"{which} credentials"
+        )
+
+    def configuration(self) -> PulsarConfiguration:
+        return _validated(
+            PulsarConfiguration, self.destination.destination.init, "init settings"
+        )
+
+    async def _dispatch(self, record: DispatchRecord) -> None:
+        await self._send(self.credentials(), self.configuration(), record)
+
+    async def _send(
+        self,
+        credentials: PulsarCredentials,
+        configuration: PulsarConfiguration,
+        record: DispatchRecord,
+    ) -> None:
+        """Publish the record and wait until the broker has stored it."""
+        payload = record.json_payload()
+        token = credentials.token.get_secret_value() if credentials.token else None
+        settings = ProducerSettings(
+            service_url=str(credentials.host),
+            token=token,
+            topic=configuration.topic,
+            compression=configuration.compression,
+            batching_enabled=configuration.batching_enabled,
+            batching_max_publish_delay_ms=configuration.batching_max_publish_delay_ms,
+            max_pending_messages=configuration.max_pending_messages,
+            connect_timeout_seconds=configuration.connect_timeout_seconds,
+            send_timeout_seconds=configuration.send_timeout_seconds,
+        )
+        partition_keys = {
+            "profile_id": record.profile_id,
+            "session_id": record.session_id,
+            "none": None,
+        }
+        await publish(
+            settings,
+            payload,
+            properties={**configuration.properties, **record.properties()},
+            partition_key=partition_keys[configuration.partition_key],
+        )
