@@ -6,7 +6,6 @@ from typing import Any
 import pytest
 import yaml
 from conftest import RenderInto
-
 from rendering import assert_all_passed, check_code, rendered_python_files, run_rendered_tests
 
 ANSWER_SETS = Path(__file__).parent / "answer_sets"
@@ -51,7 +50,12 @@ def test_pulsar_under_another_name_passes_its_broker_tests(
         ("Google  Pub/Sub", "google-pub-sub", "pub_sub", "PubSub"),
         ("my-CRM_export v2", "my-crm-export-v2", "my_crm_export_v2", "MyCrmExportV2"),
         ("360dialog", "destination-360dialog", "destination_360dialog", "Destination360dialog"),
-        ("Zażółć Édition Ørsted", "zazolc-edition-orsted", "zazolc_edition_orsted", "ZazolcEditionOrsted"),
+        (
+            "Zażółć Édition Ørsted",
+            "zazolc-edition-orsted",
+            "zazolc_edition_orsted",
+            "ZazolcEditionOrsted",
+        ),
         ("Apache", "apache", "apache", "Apache"),
     ],
 )
