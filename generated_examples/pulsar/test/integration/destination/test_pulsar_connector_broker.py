@@ -31,7 +31,6 @@ from tracardi.domain.profile import Profile
 from tracardi.domain.resource import Resource, ResourceCredentials
 from tracardi.domain.session import Session, SessionMetadata
 from tracardi.domain.time import EventTime
-from tracardi.process_engine.destination import pulsar_producer
 from tracardi.process_engine.destination.pulsar_connector import (
     PulsarConnector,
     PulsarPayloadError,
@@ -242,7 +241,10 @@ async def test_dispatched_events_arrive_with_body_properties_and_key(
 ) -> None:
     service_url, token = service
     for number in range(5):
-        connector = make_connector(credentials(service_url, token), {"topic": topic})
+        connector = make_connector(
+            credentials(service_url, token),
+            {"topic": topic, "partition_key": "profile_id", "properties": {}},
+        )
         data = {"order": number, "total": 9.5, "customer": "Zoë"}
         await connector.dispatch_event(
             data, profile=profile(number), session=SESSION, event=event(number)
@@ -309,7 +311,7 @@ async def test_concurrent_dispatches_all_arrive_through_one_producer(
     service: tuple[str, str | None], topic: str, mocker: MockerFixture
 ) -> None:
     service_url, token = service
-    clients = mocker.spy(pulsar_producer.pulsar, "Client")
+    clients = mocker.spy(pulsar, "Client")
 
     async def dispatch(number: int) -> None:
         connector = make_connector(credentials(service_url, token), {"topic": topic})
