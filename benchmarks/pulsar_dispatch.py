@@ -76,14 +76,20 @@ def start_pulsar_lite(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    config = workdir / "pulsar-lite.toml"
+    config.write_text("[metrics]\nenabled = false\n")  # else it serves metrics on 0.0.0.0:8080
     log = (workdir / "broker.log").open("ab")
     broker = subprocess.Popen(
         [
             find_pulsar_lite_binary(),
+            "--config",
+            str(config),
             "--addr",
             f"127.0.0.1:{port}",
             "--db-path",
             str(workdir / "db"),
+            "--log-level",
+            "warn",
         ],
         stdout=log,
         stderr=log,
@@ -124,7 +130,10 @@ class Fixtures:
         from tracardi.domain.resource import Resource, ResourceCredentials
         from tracardi.domain.session import Session, SessionMetadata
         from tracardi.domain.time import EventTime
+        from tracardi.service.setup.destinations.pulsar_resource import PULSAR_RESOURCE
 
+        assert PULSAR_RESOURCE.destination is not None
+        registered_init = PULSAR_RESOURCE.destination.init or {}
         self.service_url, self.token = service_url, token
         credentials = {"host": service_url, **({"token": token} if token else {})}
         self.resource = Resource(
@@ -138,7 +147,8 @@ class Fixtures:
             name="Pulsar destination",
             destination=DestinationConfig(
                 package="tracardi.process_engine.destination.pulsar_connector.PulsarConnector",
-                init={"topic": topic},
+                # As the form saves it: every init field, the topic filled in.
+                init={**registered_init, "topic": topic},
             ),
             resource=Entity(id="r"),
             source=NamedEntity(id="s", name="s"),
@@ -220,6 +230,14 @@ def raw_ceiling(fixtures: Fixtures, events: int) -> Row:
         max_pending_messages=10000,
     )
     payload = json.dumps(fixtures.data).encode()
+    # The same message the connector sends: the same payload, properties and key.
+    properties = {
+        "tracardi-kind": "event",
+        "tracardi-profile-id": "profile-1",
+        "tracardi-session-id": fixtures.session.id,
+        "tracardi-event-id": fixtures.event.id,
+        "tracardi-event-type": fixtures.event.type,
+    }
     latencies: list[float] = []
     done = threading.Event()
 
@@ -234,7 +252,7 @@ def raw_ceiling(fixtures: Fixtures, events: int) -> Row:
         producer.send_async(
             payload,
             lambda result, message_id, at=at: sent(result, message_id, at),
-            properties={"tracardi-kind": "event"},
+            properties={**properties, "tracardi-profile-id": f"profile-{number % 500}"},
             partition_key=f"profile-{number % 500}",
         )
     producer.flush()

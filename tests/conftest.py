@@ -5,6 +5,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import hypothesis_profiles  # noqa: F401  (registers and loads the Hypothesis profile)
 import pytest
 from rendering import export_template, make_checkout, render
 

@@ -18,7 +18,7 @@ from typing import Any
 from copier import run_copy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TEMPLATE_PARTS = ("copier.yml", "template", "includes", "migrations")
+TEMPLATE_PARTS = ("copier.yml", "template", "includes", "migrations", "tasks", "register")
 STAND_IN = REPO_ROOT / "tests" / "tracardi_host" / "tracardi"
 RENDERED_CODE_CONFIG = REPO_ROOT / "tests" / "rendered_code"
 IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
@@ -115,6 +115,7 @@ class TestRun:
     failed: int
     skipped: int
     output: str
+    exit_code: int = 0
 
 
 def run_rendered_tests(
@@ -146,10 +147,12 @@ def run_rendered_tests(
     total = int(suite.get("tests", 0))
     failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
     skipped = int(suite.get("skipped", 0))
-    return TestRun(total - failed - skipped, failed, skipped, output)
+    return TestRun(total - failed - skipped, failed, skipped, output, result.returncode)
 
 
 def assert_all_passed(run_result: TestRun) -> None:
     assert run_result.failed == 0, run_result.output
     assert run_result.skipped == 0, "rendered tests skipped:\n" + run_result.output
     assert run_result.passed > 0, "rendered tests ran nothing:\n" + run_result.output
+    # A crash after the report was written (at interpreter exit, say) still fails.
+    assert run_result.exit_code == 0, run_result.output

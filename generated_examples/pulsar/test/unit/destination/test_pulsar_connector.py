@@ -71,6 +71,10 @@ WRONG_INIT: dict[str, Any] = {
     ],
 }
 
+# The models under test, by names that keep lines short whatever the class prefix.
+Credentials = PulsarCredentials
+Configuration = PulsarConfiguration
+
 PROFILE = Profile(id="profile-1")
 SESSION = Session(id="session-1", metadata=SessionMetadata())
 EVENT = Event(
@@ -122,14 +126,14 @@ def test_registered_package_is_the_connector() -> None:
 
 
 def test_registered_config_has_one_entry_per_credential_field() -> None:
-    model_fields = PulsarCredentials.model_fields
+    model_fields = Credentials.model_fields
     model_keys = [field.alias or name for name, field in model_fields.items()]
     assert list(PULSAR_RESOURCE.config) == model_keys
 
 
 def test_form_agrees_with_configuration_model() -> None:
     form = registered_destination().form
-    fields_by_name = PulsarConfiguration.model_fields
+    fields_by_name = Configuration.model_fields
     model_fields = {
         field.alias or name: field for name, field in fields_by_name.items()
     }
@@ -148,21 +152,21 @@ def test_form_agrees_with_configuration_model() -> None:
 
 def test_registered_init_is_valid_and_agrees_with_model_defaults() -> None:
     init = dict(registered_destination().init or {})
-    model_fields = PulsarConfiguration.model_fields
-    for name, field in model_fields.items():
+    required: dict[str, Any] = {}
+    for name, field in Configuration.model_fields.items():
         key = field.alias or name
-        if field.is_required() and init[key] is None:
+        if field.is_required():
             # A required field without a default starts empty on the form.
-            init[key] = VALID_INIT[key]
-    configuration = PulsarConfiguration.model_validate(init)
-    for name, field in model_fields.items():
-        if not field.is_required():
-            assert getattr(configuration, name) == field.default, name
+            required[key] = VALID_INIT[key] if init[key] is None else init[key]
+    configuration = Configuration.model_validate({**init, **required})
+    # Validated, the registered init equals the model's own defaults (a URL default is an
+    # AnyUrl on the model, a str in the init).
+    assert configuration == Configuration.model_validate(required)
 
 
 def test_models_accept_valid_values() -> None:
-    credentials = PulsarCredentials.model_validate(VALID_CREDENTIALS)
-    configuration = PulsarConfiguration.model_validate(VALID_INIT)
+    credentials = Credentials.model_validate(VALID_CREDENTIALS)
+    configuration = Configuration.model_validate(VALID_INIT)
     assert make_connector().credentials() == credentials
     assert make_connector().configuration() == configuration
 
@@ -181,7 +185,7 @@ def test_debug_selects_test_credentials() -> None:
     debug_connector = make_connector(
         debug=True, production=WRONG_CREDENTIALS, test=VALID_CREDENTIALS
     )
-    expected = PulsarCredentials.model_validate(VALID_CREDENTIALS)
+    expected = Credentials.model_validate(VALID_CREDENTIALS)
     assert debug_connector.credentials() == expected
     production_connector = make_connector(
         debug=False, production=WRONG_CREDENTIALS, test=VALID_CREDENTIALS
@@ -210,11 +214,21 @@ def test_secrets_are_masked() -> None:
 
 
 def test_configuration_errors_do_not_repeat_secrets() -> None:
-    broken = dict(VALID_CREDENTIALS)
-    broken["host"] = WRONG_CREDENTIALS["host"]
-    with pytest.raises(PulsarConfigurationError) as raised:
+    probe = "host"
+    broken = {**VALID_CREDENTIALS, probe: WRONG_CREDENTIALS[probe]}
+    with pytest.raises(
+        PulsarConfigurationError,
+    ) as raised:
         make_connector(production=broken).credentials()
     assert VALID_CREDENTIALS["token"] not in str(raised.value)
+
+
+def test_equal_settings_are_validated_once_and_shared() -> None:
+    configuration = make_connector().configuration()
+    assert make_connector().configuration() is configuration
+    other = make_connector(init={**VALID_INIT, "not_a_field": 1}).configuration()
+    assert other is not configuration
+    assert other == configuration
 
 
 def test_record_properties_carry_routing_facts() -> None:
@@ -288,8 +302,8 @@ async def test_dispatch_event_hands_the_mapped_data_to_the_transport(
     await connector.dispatch_event(data, profile=PROFILE, session=SESSION, event=EVENT)
     send.assert_awaited_once_with(
         connector,
-        PulsarCredentials.model_validate(VALID_CREDENTIALS),
-        PulsarConfiguration.model_validate(VALID_INIT),
+        Credentials.model_validate(VALID_CREDENTIALS),
+        Configuration.model_validate(VALID_INIT),
         DispatchRecord(
             kind="event",
             data=data,
@@ -313,8 +327,8 @@ async def test_dispatch_profile_hands_the_mapped_data_to_the_transport(
     )
     send.assert_awaited_once_with(
         connector,
-        PulsarCredentials.model_validate(VALID_CREDENTIALS),
-        PulsarConfiguration.model_validate(VALID_INIT),
+        Credentials.model_validate(VALID_CREDENTIALS),
+        Configuration.model_validate(VALID_INIT),
         DispatchRecord(
             kind="profile", data=data, profile_id="profile-1", session_id=None
         ),

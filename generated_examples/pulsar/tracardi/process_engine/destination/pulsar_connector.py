@@ -4,10 +4,11 @@ Publishes Tracardi profiles and events to an Apache Pulsar topic as JSON message
 """
 
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
-from pydantic import AnyUrl, BaseModel, Field, SecretStr, ValidationError
+from pydantic import AnyUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from tracardi.domain.event import Event
 from tracardi.domain.profile import Profile
@@ -27,6 +28,8 @@ CompressionChoice = Literal["none", "lz4", "zlib", "zstd", "snappy"]
 class PulsarCredentials(BaseModel):
     """Credentials of the Apache Pulsar resource (production or test)."""
 
+    model_config = ConfigDict(frozen=True)
+
     host: AnyUrl = Field(
         description="Pulsar service URL: pulsar://host:6650, or pulsar+ssl://host:6651 for TLS.",
     )
@@ -38,6 +41,8 @@ class PulsarCredentials(BaseModel):
 
 class PulsarConfiguration(BaseModel):
     """Settings of the Apache Pulsar destination: its init."""
+
+    model_config = ConfigDict(frozen=True)
 
     topic: str = Field(
         description="Topic to publish to, e.g. persistent://public/default/tracardi. A short name such as tracardi means persistent://public/default/tracardi.",
@@ -125,10 +130,21 @@ class DispatchRecord:
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
+# Tracardi builds a new connector for every dispatch but hands each the same settings, and
+# validating them again would cost more than encoding the message. Keyed by their repr, which
+# tells apart every value JSON settings can hold; the models are frozen, so sharing is safe.
+VALIDATED_CACHE_SIZE = 64
+_validated_cache: OrderedDict[tuple[type[BaseModel], str], BaseModel] = OrderedDict()
+
 
 def _validated(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT:
+    key = (model, repr(values))
+    cached = _validated_cache.get(key)
+    if cached is not None:
+        _validated_cache.move_to_end(key)
+        return cast(ModelT, cached)
     try:
-        return model.model_validate(values)
+        validated = model.model_validate(values)
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
@@ -139,6 +155,10 @@ def _validated(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT
         raise PulsarConfigurationError(
             f"Invalid {what} for the Apache Pulsar destination: {problems}"
         ) from None
+    _validated_cache[key] = validated
+    if len(_validated_cache) > VALIDATED_CACHE_SIZE:
+        _validated_cache.popitem(last=False)
+    return validated
 
 
 class PulsarConnector(DestinationInterface):
@@ -150,7 +170,8 @@ class PulsarConnector(DestinationInterface):
     async def dispatch_profile(
         self,
         data: Any,
-        profile: Profile,
+        # Optional, wider than the interface says: Tracardi's dispatcher may pass None.
+        profile: Profile | None,
         session: Session | None,
         changed_fields: list[dict[str, Any]] | None = None,
     ) -> None:

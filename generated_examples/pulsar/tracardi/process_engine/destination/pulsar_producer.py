@@ -6,6 +6,9 @@ topic, producer options), created once on first use even when dispatches race fo
 by every later dispatch, and closed with pending messages flushed by close_all_producers(),
 which also runs at interpreter exit.
 
+Before a producer is created, one handshake (pulsar_handshake) asks the broker
+whether it accepts the token, which the Pulsar client itself never reports.
+
 Nothing here blocks the event loop: producers are created on a worker thread, and sends use
 the client's own threads, their acknowledgements handed back to the loop that is waiting.
 """
@@ -21,6 +24,11 @@ from typing import Any
 import pulsar
 
 from tracardi.exceptions.log_handler import get_logger
+from tracardi.process_engine.destination.pulsar_handshake import (
+    BrokerUnreachable,
+    TokenRefused,
+    check_broker_accepts,
+)
 
 logger = get_logger(__name__)
 
@@ -80,9 +88,15 @@ class ProducerClosedError(PulsarDeliveryError):
 def _delivery_error(error_name: str, settings: ProducerSettings) -> PulsarDeliveryError:
     """One clear error for a failure the Pulsar client reports by name."""
     where = settings.where()
-    if error_name in ("AuthenticationError", "AuthorizationError"):
+    if error_name == "AuthenticationError":
         return PulsarAuthenticationError(
             f"Apache Pulsar refused the token for {where} ({error_name})"
+        )
+    if error_name == "AuthorizationError":
+        with_what = "this token" if settings.token else "no token"
+        return PulsarAuthenticationError(
+            f"Apache Pulsar does not allow publishing to {where} with {with_what} "
+            f"({error_name})"
         )
     if error_name == "ErrorGettingAuthenticationData":
         return PulsarAuthenticationError(
@@ -104,12 +118,38 @@ def _delivery_error(error_name: str, settings: ProducerSettings) -> PulsarDelive
     return PulsarDeliveryError(f"Apache Pulsar failed for {where} ({error_name})")
 
 
+def _check_broker_accepts(settings: ProducerSettings) -> None:
+    where = settings.where()
+    try:
+        check_broker_accepts(
+            settings.service_url, settings.token, settings.connect_timeout_seconds
+        )
+    except ValueError as error:
+        raise PulsarServiceUrlError(
+            f"Invalid Apache Pulsar service URL {settings.service_url!r} for topic "
+            f"{settings.topic!r}: {error}"
+        ) from None
+    except BrokerUnreachable as error:
+        raise PulsarConnectionError(
+            f"Cannot connect to Apache Pulsar for {where}: {error}"
+        ) from None
+    except TokenRefused as error:
+        if settings.token:
+            raise PulsarAuthenticationError(
+                f"Apache Pulsar refused the token for {where} ({error})"
+            ) from None
+        raise PulsarAuthenticationError(
+            f"Apache Pulsar requires a token for {where}, and none is set ({error})"
+        ) from None
+
+
 class SharedProducer:
     """A client and its producer, shared by every dispatch with the same settings."""
 
     def __init__(self, settings: ProducerSettings) -> None:
         """Connect and create the producer; blocks, so it runs on a worker thread."""
         self.settings = settings
+        _check_broker_accepts(settings)
         authentication = (
             pulsar.AuthenticationToken(settings.token) if settings.token else None
         )
@@ -118,7 +158,9 @@ class SharedProducer:
             authentication=authentication,
             connection_timeout_ms=settings.connect_timeout_seconds * 1000,
             operation_timeout_seconds=settings.connect_timeout_seconds,
-            logger=logger,
+            # Filtered in the client itself: a Python logger would be called, with the
+            # GIL, for every debug line of every message.
+            logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn),
         )
         try:
             self._producer = self._client.create_producer(
@@ -133,33 +175,28 @@ class SharedProducer:
         except BaseException:
             self._client.close()
             raise
-        # One semaphore per event loop, as asyncio primitives belong to one loop.
-        self._room: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Semaphore
-        ] = weakref.WeakKeyDictionary()
+        # asyncio primitives belong to one event loop, so each loop gets its own link.
+        self._links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopLink] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def send(
         self, payload: bytes, properties: dict[str, str], partition_key: str | None
     ) -> None:
         """Send one message and wait for the broker's acknowledgement."""
         loop = asyncio.get_running_loop()
-        room = self._room.get(loop)
-        if room is None:
-            # Keeps a burst under max_pending_messages, which would fail it otherwise.
-            room = self._room.setdefault(
-                loop, asyncio.Semaphore(self.settings.max_pending_messages)
-            )
-        async with room:
+        link = self._links.get(loop)
+        if link is None:
+            link = self._links.setdefault(loop, _LoopLink(loop, self.settings))
+        async with link.room:
             acknowledged: asyncio.Future[None] = loop.create_future()
 
             def on_acknowledged(result: pulsar.Result, message_id: Any) -> None:
-                # Runs on a client thread; an exception escaping here would end the process.
+                # An exception escaping a client callback can hang flush() for good.
                 try:
-                    loop.call_soon_threadsafe(
-                        _settle, acknowledged, result, self.settings
-                    )
-                except RuntimeError:
-                    logger.warning("Acknowledgement for a closed event loop dropped")
+                    link.acknowledge(acknowledged, result)
+                except Exception as error:
+                    logger.warning(f"Acknowledgement dropped: {error}")
 
             try:
                 self._producer.send_async(
@@ -182,17 +219,45 @@ class SharedProducer:
             self._client.close()
 
 
-def _settle(
-    acknowledged: asyncio.Future[None],
-    result: pulsar.Result,
-    settings: ProducerSettings,
-) -> None:
-    if acknowledged.done():
-        return
-    if result == pulsar.Result.Ok:
-        acknowledged.set_result(None)
-    else:
-        acknowledged.set_exception(_delivery_error(result.name, settings))
+class _LoopLink:
+    """One event loop's way through a shared producer.
+
+    Acknowledgements arrive on the client's thread, and waking the loop for each of them
+    costs a system call and a switch of the GIL; a burst of them wakes it once instead.
+    """
+
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, settings: ProducerSettings
+    ) -> None:
+        # A weak reference, so that a closed loop can leave the producer's links.
+        self._loop = weakref.ref(loop)
+        self._settings = settings
+        # Keeps a burst under max_pending_messages, which would fail it otherwise.
+        self.room = asyncio.Semaphore(settings.max_pending_messages)
+        self._lock = threading.Lock()
+        # Not empty exactly while a call of _settle_all is on its way to the loop.
+        self._outcomes: list[tuple[asyncio.Future[None], pulsar.Result]] = []
+
+    def acknowledge(self, future: asyncio.Future[None], result: pulsar.Result) -> None:
+        """Queue one outcome, from any thread; the first of a burst wakes the loop."""
+        with self._lock:
+            self._outcomes.append((future, result))
+            if len(self._outcomes) > 1:
+                return
+        loop = self._loop()
+        if loop is not None:
+            loop.call_soon_threadsafe(self._settle_all)
+
+    def _settle_all(self) -> None:
+        with self._lock:
+            outcomes, self._outcomes = self._outcomes, []
+        for future, result in outcomes:
+            if future.done():
+                continue
+            if result == pulsar.Result.Ok:
+                future.set_result(None)
+            else:
+                future.set_exception(_delivery_error(result.name, self._settings))
 
 
 _producers: dict[ProducerSettings, Future[SharedProducer]] = {}
@@ -202,6 +267,9 @@ _producers_lock = threading.Lock()
 def _create(settings: ProducerSettings, pending: Future[SharedProducer]) -> None:
     try:
         pending.set_result(SharedProducer(settings))
+    except PulsarDeliveryError as error:
+        _forget(settings, pending)
+        pending.set_exception(error)
     except Exception as error:
         _forget(settings, pending)
         name = type(error).__name__

@@ -1,0 +1,220 @@
+"""The Apache Pulsar destination against Apache Pulsar with token authentication.
+
+Only Apache Pulsar checks tokens, rights and tenants; pulsar-lite accepts any token and makes
+any tenant. So these tests need a broker that enforces token authentication and
+authorization, named by three variables:
+
+    PULSAR_SERVICE_URL         its service URL
+    PULSAR_TOKEN               a token that may publish to public/default
+    PULSAR_UNPRIVILEGED_TOKEN  a token it accepts that may not publish there
+
+`scripts/apache-pulsar run -- pytest test/integration` in the destination template starts
+such a broker, sets these variables, runs the tests and stops the broker. Without the first
+two, these tests skip and say so.
+"""
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pulsar
+import pytest
+
+from tracardi.domain.destination import Destination, DestinationConfig
+from tracardi.domain.entity import Entity
+from tracardi.domain.event import Event
+from tracardi.domain.event_metadata import EventMetadata
+from tracardi.domain.named_entity import NamedEntity
+from tracardi.domain.profile import Profile
+from tracardi.domain.resource import Resource, ResourceCredentials
+from tracardi.domain.session import Session, SessionMetadata
+from tracardi.domain.time import EventTime
+from tracardi.process_engine.destination.pulsar_connector import (
+    PulsarConnector,
+)
+from tracardi.process_engine.destination.pulsar_producer import (
+    PulsarAuthenticationError,
+    PulsarTopicError,
+    close_all_producers,
+)
+from tracardi.service.setup.destinations.pulsar_resource import (
+    PULSAR_RESOURCE,
+)
+
+SERVICE_URL = os.environ.get("PULSAR_SERVICE_URL", "")
+TOKEN = os.environ.get("PULSAR_TOKEN", "")
+UNPRIVILEGED_TOKEN = os.environ.get("PULSAR_UNPRIVILEGED_TOKEN", "")
+if not (SERVICE_URL and TOKEN):
+    pytest.skip(
+        "needs Apache Pulsar with token authentication: set PULSAR_SERVICE_URL and "
+        "PULSAR_TOKEN (and PULSAR_UNPRIVILEGED_TOKEN), for instance with the "
+        "destination template's scripts/apache-pulsar run -- pytest test/integration",
+        allow_module_level=True,
+    )
+
+# Long enough that an error which only came when a timeout ran out could not pass for one
+# that came at once.
+TIMEOUTS = {"connect_timeout_seconds": 10, "send_timeout_seconds": 10}
+AT_ONCE_SECONDS = 1.0
+
+
+@pytest.fixture
+def topic() -> str:
+    return f"persistent://public/default/tracardi-apache-test-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(autouse=True)
+def fresh_producers() -> Iterator[None]:
+    yield
+    close_all_producers()
+
+
+def make_connector(
+    production: dict[str, Any],
+    topic: str,
+) -> PulsarConnector:
+    """A new connector, built the way Tracardi builds one for every dispatch."""
+    registered = PULSAR_RESOURCE.destination
+    assert registered is not None
+    resource = Resource(
+        id="resource-1",
+        name="Apache Pulsar",
+        type="apache-pulsar",
+        credentials=ResourceCredentials(production=production, test={}),
+    )
+    init = {**(registered.init or {}), "topic": topic, **TIMEOUTS}
+    destination = Destination(
+        id="destination-1",
+        name="Apache Pulsar destination",
+        destination=DestinationConfig(package=registered.package, init=init),
+        resource=Entity(id="resource-1"),
+        source=NamedEntity(id="source-1", name="Source"),
+    )
+    return PulsarConnector(False, resource, destination)
+
+
+async def dispatch(production: dict[str, Any], topic: str) -> None:
+    connector = make_connector(production, topic)
+    await connector.dispatch_event(
+        {"order": 1},
+        profile=Profile(id="profile-1"),
+        session=Session(id="session-1", metadata=SessionMetadata()),
+        event=Event(
+            id="event-1",
+            type="purchase-order",
+            metadata=EventMetadata(time=EventTime()),
+            source=Entity(id="source-1"),
+        ),
+    )
+
+
+def receive_one(topic: str, timeout: float = 20) -> pulsar.Message:
+    """The first message on the topic, read by a client of its own."""
+    client = pulsar.Client(
+        SERVICE_URL, authentication=pulsar.AuthenticationToken(TOKEN)
+    )
+    try:
+        consumer = client.subscribe(
+            topic,
+            "integration-check",
+            initial_position=pulsar.InitialPosition.Earliest,
+        )
+        message = consumer.receive(timeout_millis=int(timeout * 1000))
+        consumer.acknowledge(message)
+        return message
+    finally:
+        client.close()
+
+
+def with_a_signature_that_does_not_match(token: str) -> str:
+    header, claims, signature = token.split(".")
+    forged = "A" * len(signature)
+    assert forged != signature
+    return f"{header}.{claims}.{forged}"
+
+
+async def refusal(
+    production: dict[str, Any], topic: str, expected: type[Exception]
+) -> tuple[str, float]:
+    """The message of the error a dispatch fails with, and how long it took."""
+    started = time.monotonic()
+    with pytest.raises(expected) as raised:
+        await dispatch(production, topic)
+    return str(raised.value), time.monotonic() - started
+
+
+@pytest.mark.asyncio
+async def test_the_right_token_publishes(topic: str) -> None:
+    await dispatch({"host": SERVICE_URL, "token": TOKEN}, topic)
+    message = await asyncio.to_thread(receive_one, topic)
+    assert message.properties()["tracardi-event-id"] == "event-1"
+
+
+@pytest.mark.asyncio
+async def test_a_missing_token_is_refused_at_once(topic: str) -> None:
+    message, elapsed = await refusal(
+        {"host": SERVICE_URL}, topic, PulsarAuthenticationError
+    )
+    assert elapsed < AT_ONCE_SECONDS
+    assert "requires a token" in message
+    assert SERVICE_URL in message
+    assert topic in message
+
+
+@pytest.mark.asyncio
+async def test_a_token_with_a_wrong_signature_is_refused_at_once(topic: str) -> None:
+    wrong_token = with_a_signature_that_does_not_match(TOKEN)
+    message, elapsed = await refusal(
+        {"host": SERVICE_URL, "token": wrong_token}, topic, PulsarAuthenticationError
+    )
+    assert elapsed < AT_ONCE_SECONDS
+    assert "refused the token" in message
+    assert SERVICE_URL in message
+    assert topic in message
+    assert wrong_token not in message
+
+
+@pytest.mark.asyncio
+async def test_a_token_that_is_not_a_jwt_is_refused_at_once(topic: str) -> None:
+    message, elapsed = await refusal(
+        {"host": SERVICE_URL, "token": "not-a-jwt"}, topic, PulsarAuthenticationError
+    )
+    assert elapsed < AT_ONCE_SECONDS
+    assert "refused the token" in message
+    assert SERVICE_URL in message
+
+
+@pytest.mark.asyncio
+async def test_a_token_without_the_right_to_publish_is_refused_at_once(
+    topic: str,
+) -> None:
+    if not UNPRIVILEGED_TOKEN:
+        pytest.skip("set PULSAR_UNPRIVILEGED_TOKEN to a token that may not publish")
+    message, elapsed = await refusal(
+        {"host": SERVICE_URL, "token": UNPRIVILEGED_TOKEN},
+        topic,
+        PulsarAuthenticationError,
+    )
+    assert elapsed < AT_ONCE_SECONDS
+    assert "does not allow publishing" in message
+    assert SERVICE_URL in message
+    assert topic in message
+    assert UNPRIVILEGED_TOKEN not in message
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    "namespace",
+    ["no-such-tenant/default", "public/no-such-namespace"],
+)
+async def test_a_topic_outside_any_namespace_fails_at_once(namespace: str) -> None:
+    topic = f"persistent://{namespace}/tracardi"
+    message, elapsed = await refusal(
+        {"host": SERVICE_URL, "token": TOKEN}, topic, PulsarTopicError
+    )
+    assert elapsed < AT_ONCE_SECONDS
+    assert "does not exist" in message
+    assert topic in message

@@ -1,0 +1,151 @@
+"""The token handshake against scripted brokers: what each kind of answer turns into."""
+
+import socket
+import threading
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tracardi.process_engine.destination.pulsar_handshake import (
+    BrokerUnreachable,
+    TokenRefused,
+    _Command,
+    _encode_field,
+    _encode_frame,
+    broker_addresses,
+    check_broker_accepts,
+)
+
+# CONNECTED with server_version "x", written out byte by byte from PulsarApi.proto, so that
+# the handshake's own encoder is not what checks it: frame size 11, command size 7, then
+# BaseCommand type (1) = 3 and connected (3) = {server_version (1) = "x"}.
+CONNECTED = bytes.fromhex("0000000b" + "00000007" + "0803" + "1a03" + "0a0178")
+
+
+class ScriptedBroker:
+    """A loopback server: for each answer, reads one frame and sends the answer; then holds
+    the connection until released. Keeps every frame it read."""
+
+    def __init__(self, answers: list[bytes]) -> None:
+        self.answers = answers
+        self.frames: list[bytes] = []
+        self.release = threading.Event()
+        self.server = socket.create_server(("127.0.0.1", 0))
+        port = self.server.getsockname()[1]
+        self.service_url = f"pulsar://127.0.0.1:{port}"
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self) -> None:
+        connection, _ = self.server.accept()
+        with connection:
+            for answer in self.answers:
+                self.frames.append(self.read_frame(connection))
+                connection.sendall(answer)
+            self.release.wait(5)
+
+    @staticmethod
+    def read_frame(connection: socket.socket) -> bytes:
+        size = int.from_bytes(connection.recv(4), "big")
+        frame = b""
+        while len(frame) < size:
+            frame += connection.recv(size - len(frame))
+        return frame
+
+    def stop(self) -> None:
+        self.release.set()
+        self.server.close()
+        self.thread.join(timeout=5)
+
+
+@pytest.fixture
+def broker() -> Iterator[Callable[[list[bytes]], ScriptedBroker]]:
+    started: list[ScriptedBroker] = []
+
+    def start(answers: list[bytes]) -> ScriptedBroker:
+        started.append(ScriptedBroker(answers))
+        return started[-1]
+
+    yield start
+    for scripted in started:
+        scripted.stop()
+
+
+Broker = Callable[[list[bytes]], ScriptedBroker]
+
+
+def error_frame(server_error: int, message: str) -> bytes:
+    error = (
+        _encode_field(1, 0) + _encode_field(2, server_error) + _encode_field(3, message)
+    )
+    return _encode_frame(_Command.ERROR, error)
+
+
+def test_a_connected_answer_accepts_and_the_token_was_sent(broker: Broker) -> None:
+    scripted = broker([CONNECTED])
+    check_broker_accepts(scripted.service_url, "secret-token", 2)
+    (connect,) = scripted.frames
+    assert b"secret-token" in connect
+    assert b"token" in connect.replace(b"secret-token", b"")
+
+
+def test_an_authentication_error_is_a_refusal_that_hides_the_token(
+    broker: Broker,
+) -> None:
+    scripted = broker([error_frame(3, "Failed to authenticate with secret-token")])
+    with pytest.raises(TokenRefused) as refused:
+        check_broker_accepts(scripted.service_url, "secret-token", 2)
+    assert refused.value.error_name == "AuthenticationError"
+    assert "secret-token" not in str(refused.value)
+    assert "<token>" in str(refused.value)
+
+
+def test_an_auth_challenge_is_answered_with_the_token(broker: Broker) -> None:
+    challenge = _encode_frame(_Command.AUTH_CHALLENGE, _encode_field(1, "x"))
+    scripted = broker([challenge, CONNECTED])
+    check_broker_accepts(scripted.service_url, "secret-token", 2)
+    assert b"secret-token" in scripted.frames[1]
+
+
+def test_other_server_errors_are_left_to_the_client(broker: Broker) -> None:
+    scripted = broker([error_frame(1, "metadata store unavailable")])
+    check_broker_accepts(scripted.service_url, None, 2)
+
+
+def test_a_server_that_does_not_speak_pulsar_is_unreachable(broker: Broker) -> None:
+    scripted = broker([b"HTTP/1.1 400 Bad Request\r\n\r\n"])
+    with pytest.raises(BrokerUnreachable, match="did not answer as Pulsar does"):
+        check_broker_accepts(scripted.service_url, None, 2)
+
+
+def test_a_silent_server_is_unreachable_after_the_timeout(broker: Broker) -> None:
+    scripted = broker([])
+    with pytest.raises(BrokerUnreachable, match=r"did not answer within 0\.3 s"):
+        check_broker_accepts(scripted.service_url, None, 0.3)
+
+
+def test_a_closed_port_is_unreachable_at_once() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    with pytest.raises(BrokerUnreachable, match=f"127.0.0.1:{port}"):
+        check_broker_accepts(f"pulsar://127.0.0.1:{port}", None, 2)
+
+
+@pytest.mark.parametrize(
+    ("service_url", "addresses"),
+    [
+        ("pulsar://broker", [("broker", 6650)]),
+        ("pulsar+ssl://broker", [("broker", 6651)]),
+        ("pulsar://a:6650,b:6660", [("a", 6650), ("b", 6660)]),
+        ("pulsar://[::1]:6650/", [("::1", 6650)]),
+    ],
+)
+def test_service_urls_name_their_brokers(
+    service_url: str, addresses: list[tuple[str, int]]
+) -> None:
+    assert broker_addresses(service_url) == addresses
+
+
+def test_a_service_url_without_a_host_is_refused() -> None:
+    with pytest.raises(ValueError, match="is not host:port"):
+        broker_addresses("pulsar://:6650")

@@ -1,0 +1,112 @@
+"""What the template itself says about valid answers, read from copier.yml and includes/, so the
+property tests follow the template instead of keeping a second copy of its tables."""
+
+import functools
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+from jinja2 import FileSystemLoader
+from jinja2.sandbox import SandboxedEnvironment
+from rendering import REPO_ROOT
+
+COPIER_YML: dict[str, Any] = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+
+
+def hidden(name: str) -> Any:
+    """The default of a computed (never asked) value of copier.yml."""
+    return COPIER_YML[name]["default"]
+
+
+FIELD_TYPES: dict[str, dict[str, Any]] = hidden("field_types")
+PULSAR_CREDENTIAL_FIELDS: list[dict[str, Any]] = hidden("pulsar_credential_fields")
+PULSAR_INIT_FIELDS: list[dict[str, Any]] = hidden("pulsar_init_fields")
+EXISTING_DESTINATIONS: list[dict[str, str]] = hidden("existing_destinations")
+ORGANISATION_PREFIXES: list[str] = hidden("organisation_prefixes")
+PYTHON_KEYWORDS: list[str] = hidden("python_keywords")
+PYDANTIC_RESERVED_NAMES: list[str] = hidden("pydantic_reserved_names")
+
+SNAKE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
+KEBAB = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+PASCAL = re.compile(r"[A-Z][A-Za-z0-9]*")
+CHOICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:/+@=-]*")
+TAKEN_MODULES = {entry["module"] for entry in EXISTING_DESTINATIONS}
+TAKEN_RESOURCE_TYPES = {entry["resource_type"] for entry in EXISTING_DESTINATIONS}
+TAKEN_CLASS_PREFIXES = {entry["class_prefix"].lower() for entry in EXISTING_DESTINATIONS}
+
+
+@functools.cache
+def _environment() -> SandboxedEnvironment:
+    # The extension Copier loads by default: regex_replace and friends.
+    return SandboxedEnvironment(
+        loader=FileSystemLoader(str(REPO_ROOT)),
+        extensions=["jinja2_ansible_filters.AnsibleCoreFiltersExtension"],
+    )
+
+
+@functools.cache
+def _macros() -> Any:
+    return _environment().get_template("includes/names.jinja").module
+
+
+@dataclass(frozen=True)
+class DerivedNames:
+    resource_type: str
+    module_name: str
+    class_prefix: str
+
+    def problems(self) -> list[tuple[str, str]]:
+        """The questions whose validators refuse these names as defaults, in the order Copier
+        asks them, each with how its error names the value (empty when all are accepted)."""
+        found = []
+        if (
+            not KEBAB.fullmatch(self.resource_type)
+            or len(self.resource_type) > 60
+            or self.resource_type in TAKEN_RESOURCE_TYPES
+        ):
+            found.append(("resource_type", f"resource type {json.dumps(self.resource_type)}"))
+        if (
+            not SNAKE.fullmatch(self.module_name)
+            or len(self.module_name) > 40
+            or self.module_name in PYTHON_KEYWORDS
+            or self.module_name in TAKEN_MODULES
+        ):
+            found.append(("module_name", f"module name {json.dumps(self.module_name)}"))
+        if (
+            not PASCAL.fullmatch(self.class_prefix)
+            or len(self.class_prefix) > 40
+            or self.class_prefix.lower() in TAKEN_CLASS_PREFIXES
+        ):
+            found.append(("class_prefix", f"class prefix {json.dumps(self.class_prefix)}"))
+        return found
+
+
+@functools.cache
+def derived_names(destination_name: str) -> DerivedNames:
+    """The names Copier offers as defaults for a destination name: the template's own macros."""
+    macros = _macros()
+    module_name = str(macros.module_stem(destination_name, ORGANISATION_PREFIXES))
+    return DerivedNames(
+        resource_type=str(macros.kebab(destination_name)),
+        module_name=module_name,
+        class_prefix=str(macros.pascal(module_name)),
+    )
+
+
+def pascal(snake_name: str) -> str:
+    return str(_macros().pascal(snake_name))
+
+
+def destination_name_problem(name: str) -> str | None:
+    """Why the destination_name validator refuses `name` itself, or None."""
+    if not name.strip():
+        return "empty"
+    if name != name.strip():
+        return "spaces around"
+    if len(name) > 60:
+        return "too long"
+    if re.search(r'[\x00-\x1f\x7f-\x9f"\\{}]', name):
+        return "forbidden character"
+    return None
