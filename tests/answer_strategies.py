@@ -84,7 +84,7 @@ AWKWARD = [
     "gęślą jaźń",
     "Ørsted",
     "✓",
-    "–",
+    "\u2013",  # en dash
     "日本語",
     "🎉",
     "\u2028",
@@ -98,6 +98,10 @@ AWKWARD = [
     "  ",
     "x",
     "word",
+    "- ",
+    "1. ",
+    "    ",
+    "---",
 ]
 MULTILINE = ["\n", "\t", "\n\n", "\t\n", " \n "]
 CONTROL = ["\r", "\r\n", "\x00", "\x07", "\x0b", "\x0c", "\x1b[31m", "\x1f", "\x7f", "\x9b"]
@@ -348,6 +352,7 @@ def pulsar_field_lists(
 NAME_WORDS = [
     "Destination I",
     "Destination Interface",
+    "AWS 360",
     "Apache",
     "Amazon",
     "AWS",
@@ -576,7 +581,7 @@ NON_FINITE = [float("nan"), float("inf"), float("-inf"), 10**400, -(10**309)]
 
 
 def _field_case(
-    kind: str, fields_key: str, fields: list[Any], expected: str, other: list[Spec] | None = None
+    kind: str, fields_key: str, fields: Any, expected: str, other: list[Spec] | None = None
 ) -> InvalidCase:
     answers: Answers = {"destination_name": "Broken Fields", "transport": "custom"}
     other_key = "init_fields" if fields_key == "credential_fields" else "credential_fields"
@@ -732,11 +737,14 @@ def invalid_field_cases(draw: st.DrawFn) -> InvalidCase:
         fields[index] = {"name": name, "type": field_type, "default": bad}
         return case(f"default {to_json(bad)} holds U+0085 (next line)")
     if kind == "choice alias clash":
-        # Two choice fields whose names differ only where an underscore stands before a digit
-        # or letter would both be called the same Literal alias.
+        # Two choice fields whose names differ only by an underscore before a digit would both
+        # be called the same Literal alias.
         first, second = draw(
-            st.sampled_from([("x_1", "x1"), ("a_b1", "ab1"), ("a1_b", "a1b"), ("port_2", "port2")])
+            st.sampled_from(
+                [("x_1", "x1"), ("a_1_b", "a1_b"), ("port_2", "port2"), ("v2_0", "v20")]
+            )
         )
+        assert pascal(first) == pascal(second)
         fields = [spec for spec in fields if spec["name"] not in (first, second)]
         one = {"name": first, "type": "choice", "choices": ["a"]}
         other = {"name": second, "type": "choice", "choices": ["b"]}
@@ -751,8 +759,7 @@ def invalid_field_cases(draw: st.DrawFn) -> InvalidCase:
     if kind == "choice in both lists":
         credential = [{"name": name, "type": "choice", "choices": ["eu"]}]
         fields[index] = {"name": name, "type": "choice", "choices": ["us"]}
-        case_ = _field_case(kind, "init_fields", fields, f"name {to_json(name)}", other=credential)
-        return case_
+        return _field_case(kind, "init_fields", fields, f"name {to_json(name)}", other=credential)
     if kind == "not a mapping":
         fields[index] = bad = draw(st.sampled_from(["topic", 5, ["name", "type"], None]))
         return case(f"must be a mapping with at least name and type, got {to_json(bad)}")
@@ -774,7 +781,9 @@ def invalid_pulsar_cases(draw: st.DrawFn) -> InvalidCase:
     change = draw(
         st.sampled_from(["left out", "other type", "other required", "no default", "new choice"])
     )
-    if change == "no default" and needed.get("default") is None:
+    # Only the optional fields need their defaults (the producer settings take them as they
+    # are); a required one may lose its default.
+    if change == "no default" and (needed.get("default") is None or needed.get("required")):
         change = "left out"
     if change == "new choice" and needed["type"] != "choice":
         change = "other type"
@@ -852,7 +861,7 @@ def invalid_destination_name_cases(draw: st.DrawFn) -> InvalidCase:
                         "Civi-CRM",
                         "日本語",
                         "!!!",
-                        "Amazon",
+                        "Amazon Import",
                         "3" * 55,
                         "Lorem ipsum dolor sit amet consectetur adipiscing",
                         "Google Ghost",

@@ -13,10 +13,11 @@ test_properties.py).
 """
 
 import os
+from typing import Any
 
 from hypothesis import HealthCheck, Phase, settings
 
-COMMON = {
+COMMON: dict[str, Any] = {
     "deadline": None,
     "print_blob": True,
     "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],

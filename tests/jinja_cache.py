@@ -53,11 +53,11 @@ def shared_compilation() -> Iterator[None]:
         defer_init: bool = False,
     ) -> str | CodeType:
         if not isinstance(source, str):
-            return original(self, source, name, filename, raw, defer_init)
+            return original(self, source, name, filename, raw, defer_init)  # type: ignore[call-overload,no-any-return]
         key = (_settings(self), source, name, filename, raw, defer_init)
         compiled = cache.get(key)
         if compiled is None:
-            compiled = original(self, source, name, filename, raw, defer_init)
+            compiled = original(self, source, name, filename, raw, defer_init)  # type: ignore[call-overload]
             cache[key] = compiled
         return compiled
 

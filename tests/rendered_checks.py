@@ -208,8 +208,8 @@ def check_files(rendered: Rendered) -> None:
     written = {path.as_posix() for path in rendered.files}
     missing = set(rendered_paths(rendered.module, rendered.transport)) - written
     assert not missing, f"not written: {sorted(missing)}"
-    for path in written:
-        assert rendered.module in path, f"{path}: not named after the module"
+    for name in written:
+        assert rendered.module in name, f"{name}: not named after the module"
     for path in rendered.python_files():
         text = path.read_text(encoding="utf-8")
         compile(text, str(path), "exec")
@@ -375,11 +375,12 @@ def plain_text(children: Sequence[Token]) -> str:
     return "".join(parts)
 
 
-def manual_sections(text: str) -> tuple[str, dict[str, list[list[Token]]]]:
-    """The manual's title, and the body rows (their cells' inline tokens) of each section's
-    table."""
+def manual_sections(text: str) -> tuple[str, str, dict[str, list[list[Token]]]]:
+    """The manual's title, its first paragraph, and the body rows (their cells' inline tokens)
+    of each section's table."""
     tokens = MARKDOWN.parse(text)
     title = ""
+    first_paragraph = None
     section = ""
     tables: dict[str, list[list[Token]]] = {}
     row: list[Token] = []
@@ -390,21 +391,24 @@ def manual_sections(text: str) -> tuple[str, dict[str, list[list[Token]]]]:
                 title = plain_text(inline.children or [])
             else:
                 section = inline.content
+        elif token.type == "paragraph_open" and first_paragraph is None:
+            first_paragraph = plain_text(tokens[index + 1].children or [])
         elif token.type == "tr_open":
             row = []
         elif token.type == "inline" and tokens[index - 1].type == "td_open":
             row.append(token)
         elif token.type == "tr_close" and row:
             tables.setdefault(section, []).append(row)
-    return title, tables
+    return title, first_paragraph or "", tables
 
 
 def check_manual(rendered: Rendered) -> None:
     """Names, labels, types, choices, defaults and descriptions read in the manual exactly as
     they were given."""
     text = (rendered.checkout / f"docs/resources/{rendered.module}_resource.md").read_text()
-    title, tables = manual_sections(text)
+    title, description, tables = manual_sections(text)
     assert title == rendered.answers["destination_name"]
+    assert description == rendered.recorded()["description"]
     for section, specs in (
         ("Credentials", rendered.answers["credential_fields"]),
         ("Destination settings", rendered.answers["init_fields"]),

@@ -60,6 +60,18 @@ def render(template: Path, destination: Path, answers: Mapping[str, Any]) -> Non
     )
 
 
+def copier_copy(
+    template: Path, destination: Path, *options: str | Path
+) -> subprocess.CompletedProcess[str]:
+    """`copier copy --defaults` through its command line, exactly as a user would run it."""
+    return subprocess.run(
+        [sys.executable, "-m", "copier", "copy", "--defaults", *options, template, destination],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def rendered_python_files(checkout: Path, module_name: str) -> list[Path]:
     """The Python files a render of `module_name` wrote into the checkout."""
     patterns = (

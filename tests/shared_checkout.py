@@ -24,6 +24,7 @@ class SharedCheckout:
         self.root = make_checkout(root)
         self.renders: dict[str, Rendered] = {}
         self.render_count = 0
+        self.failed_examples = 0
 
     def render(self, answers: Mapping[str, Any]) -> Rendered:
         module = module_name_of(dict(answers))

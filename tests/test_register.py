@@ -14,7 +14,14 @@ from types import ModuleType
 
 import pytest
 from conftest import RenderInto
-from rendering import REPO_ROOT, assert_all_passed, make_checkout, run, run_rendered_tests
+from rendering import (
+    REPO_ROOT,
+    assert_all_passed,
+    copier_copy,
+    make_checkout,
+    run,
+    run_rendered_tests,
+)
 
 SETUP = "tracardi/service/setup/setup_resources.py"
 AUDIT_LOG = {"destination_name": "Audit Log", "transport": "custom"}
@@ -138,12 +145,7 @@ def test_plain_copy_needs_no_trust_and_its_message_gives_the_same_manual_steps(
     checkout = make_checkout(tmp_path / "tracardi-checkout")
     setup = (checkout / SETUP).read_bytes()
     answers = ["--data", "destination_name=Audit Log", "--data", "transport=custom"]
-    copy = subprocess.run(
-        [sys.executable, "-m", "copier", "copy", "--defaults", *answers, template_dir, checkout],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    copy = copier_copy(template_dir, checkout, *answers)
     assert copy.returncode == 0, copy.stderr
     assert by_hand("audit_log") in copy.stderr, copy.stderr
     assert (checkout / SETUP).read_bytes() == setup
@@ -164,23 +166,8 @@ def test_windows_line_endings_stay_windows_line_endings(
 def copy_register_template(
     template_dir: Path, checkout: Path, module_name: str, *options: str
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "copier",
-            "copy",
-            "--defaults",
-            *options,
-            "--data",
-            f"module_name={module_name}",
-            template_dir / "register",
-            checkout,
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    data = ("--data", f"module_name={module_name}")
+    return copier_copy(template_dir / "register", checkout, *options, *data)
 
 
 def test_the_trusted_register_task_registers_once(

@@ -1,13 +1,12 @@
 """Every validation rule refuses a bad answer with an error naming the bad value, a non-zero
 exit, and nothing written to the destination."""
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from rendering import copier_copy
 
 PULSAR_HOST = {"name": "host", "type": "url", "required": True}
 PULSAR_TOKEN = {"name": "token", "type": "secret"}
@@ -137,27 +136,6 @@ REJECTED: dict[str, tuple[dict[str, Any], str]] = {
 }
 
 
-def copier_copy(
-    template: Path, destination: Path, *options: str
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "copier",
-            "copy",
-            "--defaults",
-            "--quiet",
-            *options,
-            str(template),
-            str(destination),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 @pytest.mark.parametrize("case", sorted(REJECTED))
 def test_bad_answer_is_refused_naming_the_value(
     case: str, template_dir: Path, tmp_path: Path
@@ -166,7 +144,7 @@ def test_bad_answer_is_refused_naming_the_value(
     data_file = tmp_path / "answers.yml"
     data_file.write_text(yaml.safe_dump(answers, allow_unicode=True))
     destination = tmp_path / "destination"
-    result = copier_copy(template_dir, destination, "--data-file", str(data_file))
+    result = copier_copy(template_dir, destination, "--quiet", "--data-file", data_file)
     assert result.returncode != 0
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("ValueError: "), result.stderr
@@ -180,7 +158,7 @@ def test_a_refused_answer_leaves_an_existing_checkout_untouched(
     checkout = tmp_path / "tracardi"
     (checkout / "tracardi").mkdir(parents=True)
     (checkout / "tracardi" / "__init__.py").write_text("")
-    result = copier_copy(template_dir, checkout, "--data", "module_name=class")
+    result = copier_copy(template_dir, checkout, "--quiet", "--data", "module_name=class")
     assert result.returncode != 0
     assert 'module name "class" is a Python keyword' in result.stderr
     assert sorted(path.relative_to(checkout).as_posix() for path in checkout.rglob("*")) == [

@@ -320,8 +320,12 @@ async def test_concurrent_dispatches_all_arrive_through_one_producer(
     service_url, token = service
     clients = mocker.spy(pulsar, "Client")
 
+    # Far more dispatches at once than the producer may have pending: they wait their turn
+    # instead of failing with ProducerQueueIsFull.
+    settings = {"topic": topic, "max_pending_messages": 10}
+
     async def dispatch(number: int) -> None:
-        connector = make_connector(credentials(service_url, token), {"topic": topic})
+        connector = make_connector(credentials(service_url, token), settings)
         await connector.dispatch_event(
             {"n": number}, profile=profile(number), session=SESSION, event=event(number)
         )
