@@ -10,7 +10,7 @@ import shutil
 import subprocess
 import sys
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,27 +98,27 @@ def run(command: Iterable[str | Path], cwd: Path, env: Mapping[str, str] | None 
     return output
 
 
+def code_checks(files: Sequence[Path], mypy_cache: Path) -> dict[str, list[str | Path]]:
+    """The commands that check rendered code, by name: the settings of a plain checkout."""
+    ruff = [sys.executable, "-m", "ruff"]
+    ruff_config = RENDERED_CODE_CONFIG / "ruff.toml"
+    mypy_config = RENDERED_CODE_CONFIG / "mypy.ini"
+    return {
+        "ruff check": [*ruff, "check", "--no-cache", "--config", ruff_config, *files],
+        "ruff format": [*ruff, "format", "--check", "--no-cache", "--config", ruff_config, *files],
+        "mypy": [
+            *(sys.executable, "-m", "mypy", "--config-file", mypy_config),
+            *("--cache-dir", mypy_cache, *files),
+        ],
+    }
+
+
 def check_code(checkout: Path, module_name: str, mypy_cache: Path) -> None:
     """ruff check, ruff format --check and mypy --strict over what a render wrote."""
     files = [path.relative_to(checkout) for path in rendered_python_files(checkout, module_name)]
     assert files, f"the render of {module_name} wrote no Python files"
-    ruff = [sys.executable, "-m", "ruff"]
-    ruff_config = RENDERED_CODE_CONFIG / "ruff.toml"
-    run([*ruff, "check", "--no-cache", "--config", ruff_config, *files], cwd=checkout)
-    run([*ruff, "format", "--check", "--no-cache", "--config", ruff_config, *files], cwd=checkout)
-    run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--config-file",
-            RENDERED_CODE_CONFIG / "mypy.ini",
-            "--cache-dir",
-            mypy_cache,
-            *files,
-        ],
-        cwd=checkout,
-    )
+    for command in code_checks(files, mypy_cache).values():
+        run(command, cwd=checkout)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 from rendered_checks import Rendered, forget_render, module_name_of
-from rendering import RENDERED_CODE_CONFIG, make_checkout, render
+from rendering import code_checks, make_checkout, render
 
 
 class SharedCheckout:
@@ -93,31 +93,8 @@ class SharedCheckout:
 
     def check_code(self, mypy_cache: Path) -> list[str]:
         """ruff check, ruff format --check and mypy --strict over every render at once."""
-        files = self.python_files()
-        ruff = [sys.executable, "-m", "ruff"]
-        ruff_config = RENDERED_CODE_CONFIG / "ruff.toml"
-        reports = [
-            self.run_tool(
-                "ruff check", [*ruff, "check", "--no-cache", "--config", ruff_config, *files]
-            ),
-            self.run_tool(
-                "ruff format",
-                [*ruff, "format", "--check", "--no-cache", "--config", ruff_config, *files],
-            ),
-            self.run_tool(
-                "mypy",
-                [
-                    sys.executable,
-                    "-m",
-                    "mypy",
-                    "--config-file",
-                    RENDERED_CODE_CONFIG / "mypy.ini",
-                    "--cache-dir",
-                    mypy_cache,
-                    *files,
-                ],
-            ),
-        ]
+        commands = code_checks(self.python_files(), mypy_cache)
+        reports = [self.run_tool(tool, command) for tool, command in commands.items()]
         return [report for report in reports if report]
 
     def run_unit_tests(self) -> list[str]:
