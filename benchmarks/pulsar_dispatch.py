@@ -22,8 +22,6 @@ import os
 import platform
 import resource
 import shutil
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -70,51 +68,26 @@ def rss_mb() -> float:
     return float("nan")
 
 
-def start_pulsar_lite(workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    from pulsar_lite.binary_finder import find_pulsar_lite_binary
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = workdir / "pulsar-lite.toml"
-    config.write_text("[metrics]\nenabled = false\n")  # else it serves metrics on 0.0.0.0:8080
-    log = (workdir / "broker.log").open("ab")
-    broker = subprocess.Popen(
-        [
-            find_pulsar_lite_binary(),
-            "--config",
-            str(config),
-            "--addr",
-            f"127.0.0.1:{port}",
-            "--db-path",
-            str(workdir / "db"),
-            "--log-level",
-            "warn",
-        ],
-        stdout=log,
-        stderr=log,
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return broker, f"pulsar://127.0.0.1:{port}"
-        except OSError:
-            time.sleep(0.05)
-    broker.kill()
-    raise SystemExit(f"pulsar-lite did not start; see {workdir / 'broker.log'}")
-
-
-def load_rendered_connector(workdir: Path) -> Any:
-    """Import the committed Pulsar example from a stand-in Tracardi checkout."""
+def load_example(workdir: Path) -> Any:
+    """Put the committed Pulsar example in a stand-in Tracardi checkout; import its connector."""
     checkout = make_checkout(workdir / "checkout")
     shutil.copytree(
         REPO_ROOT / "generated_examples/pulsar", checkout, dirs_exist_ok=True, ignore=IGNORED
     )
-    sys.path.insert(0, str(checkout))
+    sys.path[:0] = [str(checkout), str(checkout / "test/integration/destination")]
     import tracardi.process_engine.destination.pulsar_connector as connector_module
 
     return connector_module
+
+
+def start_pulsar_lite(workdir: Path) -> Any:
+    """pulsar-lite on a free loopback port, started as the example's own broker tests start it."""
+    from pulsar_lite.binary_finder import find_pulsar_lite_binary
+    from test_pulsar_connector_broker import EmbeddedBroker
+
+    broker = EmbeddedBroker(find_pulsar_lite_binary(), workdir)
+    broker.start()
+    return broker
 
 
 class Fixtures:
@@ -299,16 +272,16 @@ def lag_row(name: str, lags: list[float]) -> str:
 async def main_async(arguments: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="pulsar-bench-"))
     external = os.environ.get("PULSAR_SERVICE_URL")
+    connector_module = load_example(workdir)
     broker = None
     if external:
         service_url, token = external, os.environ.get("PULSAR_TOKEN") or None
         broker_name = f"external broker at {service_url}"
     else:
-        broker, service_url = start_pulsar_lite(workdir)
-        token = None
+        broker = start_pulsar_lite(workdir)
+        service_url, token = broker.service_url, None
         broker_name = "pulsar-lite 0.2.0 (embedded)"
     try:
-        connector_module = load_rendered_connector(workdir)
         fixtures = Fixtures(service_url, token)
         events = arguments.events
         rows: list[Row] = []
@@ -353,14 +326,12 @@ async def main_async(arguments: argparse.Namespace) -> None:
         tutorial_lags = await loop_lag(
             tutorial_connector(fixtures, fixtures.topic()), min(lag_events, 500), 500
         )
-        connector_module.__dict__["publish"]  # the example imports publish: the connector is real
         from tracardi.process_engine.destination.pulsar_producer import close_all_producers
 
         close_all_producers()
     finally:
         if broker is not None:
-            broker.terminate()
-            broker.wait(10)
+            broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
     ceiling = rows[1].rate

@@ -130,23 +130,22 @@ class TestRun:
     exit_code: int = 0
 
 
+def rendered_pytest(report: Path, paths: Iterable[str | Path]) -> list[str]:
+    """pytest as a plain Tracardi checkout runs it (no config of ours), reporting to `report`."""
+    return [
+        *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs"),
+        f"--junitxml={report}",
+        *map(str, paths),
+    ]
+
+
 def run_rendered_tests(
     checkout: Path, *paths: str, env: Mapping[str, str] | None = None
 ) -> TestRun:
     """Run rendered tests as a plain Tracardi checkout would: no pytest config of ours."""
     report = checkout / "pytest-report.xml"
     result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "-rs",
-            f"--junitxml={report}",
-            *paths,
-        ],
+        rendered_pytest(report, paths),
         cwd=checkout,
         env={**os.environ, **(env or {})},
         capture_output=True,

@@ -7,7 +7,6 @@ modules it is about and the answers that rendered them, ready to go into tests/a
 """
 
 import subprocess
-import sys
 import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import yaml
 from rendered_checks import Rendered, forget_render, module_name_of
-from rendering import code_checks, make_checkout, render
+from rendering import code_checks, make_checkout, render, rendered_pytest
 
 
 class SharedCheckout:
@@ -102,17 +101,7 @@ class SharedCheckout:
         each must pass, none may be skipped, and every module's tests must have run."""
         junit = self.root / "pytest-report.xml"
         result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-p",
-                "no:cacheprovider",
-                "-q",
-                "-rs",
-                f"--junitxml={junit}",
-                *map(str, self.unit_tests()),
-            ],
+            rendered_pytest(junit, self.unit_tests()),
             cwd=self.root,
             capture_output=True,
             text=True,
