@@ -12,6 +12,9 @@ Scenarios:
   rendered    the rendered PulsarConnector, a new instance for every dispatch as Tracardi does,
               with 1 and with 64 concurrent dispatchers
   loop lag    a 1 ms ticker's lateness while dispatching at a paced 500 a second
+
+The ceiling and the 64-concurrent run alternate for --rounds rounds and the table shows each
+one's median round: on a shared machine a single pair of runs can differ by a third.
 """
 
 import argparse
@@ -58,6 +61,10 @@ class Row:
         if len(self.latencies) < 2:
             return float("nan")
         return quantiles(self.latencies, n=100, method="inclusive")[share - 1] * 1000
+
+
+def median_row(rows: list[Row]) -> Row:
+    return sorted(rows, key=lambda row: row.rate)[(len(rows) - 1) // 2]
 
 
 def rss_mb() -> float:
@@ -300,24 +307,35 @@ async def main_async(arguments: argparse.Namespace) -> None:
             )
         )
         gc.collect()
-        rows.append(raw_ceiling(fixtures, events))
-        for concurrency in (1, 64):
+        ceilings: list[Row] = []
+        concurrent: list[Row] = []
+        ratios: list[str] = []
+        growth: dict[int, list[float]] = {1: [], 64: []}
+
+        async def rendered_row(concurrency: int) -> Row:
             dispatch = rendered_connector(connector_module, fixtures, fixtures.topic())
             await dispatch(-1)  # connect outside the timed run, as a long-running Tracardi would be
             before = rss_mb()
             seconds, latencies = await run_dispatchers(events, concurrency, dispatch)
-            after = rss_mb()
-            memory.append(
-                f"rendered x{concurrency}: RSS {before:.1f} MB before, {after:.1f} MB after"
+            growth[concurrency].append(rss_mb() - before)
+            return Row(
+                f"rendered connector, {concurrency} concurrent",
+                events,
+                seconds,
+                latencies,
+                rss_mb(),
             )
-            rows.append(
-                Row(
-                    f"rendered connector, {concurrency} concurrent",
-                    events,
-                    seconds,
-                    latencies,
-                    after,
-                )
+
+        for _ in range(arguments.rounds):
+            ceilings.append(raw_ceiling(fixtures, events))
+            concurrent.append(await rendered_row(64))
+            ratios.append(f"{concurrent[-1].rate / ceilings[-1].rate:.2f}")
+        rows.append(median_row(ceilings))
+        rows.append(await rendered_row(1))
+        rows.append(median_row(concurrent))
+        for concurrency, changes in growth.items():
+            memory.append(
+                f"x{concurrency}: " + ", ".join(f"{change:+.1f}" for change in changes) + " MB"
             )
         lag_events = arguments.lag_seconds * 500
         rendered_lags = await loop_lag(
@@ -353,8 +371,15 @@ async def main_async(arguments: argparse.Namespace) -> None:
     print(lag_row(f"rendered connector, {lag_events} events", rendered_lags))
     print(lag_row(f"tutorial connector, {min(lag_events, 500)} events", tutorial_lags))
     print()
+    print(
+        f"64 concurrent / ceiling, round by round: {', '.join(ratios)}; "
+        "the table shows each one's median round"
+    )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"Memory: peak RSS {peak:.1f} MB; " + "; ".join(memory))
+    print(
+        f"Memory: peak RSS {peak:.1f} MB; RSS change over each timed run of {events:,} "
+        "rendered dispatches, " + "; ".join(memory)
+    )
 
 
 def main() -> None:
@@ -364,6 +389,9 @@ def main() -> None:
         "--tutorial-events", type=int, default=20_000, help="cap for the slow tutorial scenario"
     )
     parser.add_argument("--lag-seconds", type=int, default=10, help="length of the paced run")
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="rounds of the ceiling and the 64-concurrent run"
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

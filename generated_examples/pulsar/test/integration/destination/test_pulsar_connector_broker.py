@@ -2,7 +2,8 @@
 
 By default the broker is pulsar-lite (pip install pulsar-lite), started here on a free loopback
 port. Set PULSAR_SERVICE_URL (and PULSAR_TOKEN) to run against an Apache Pulsar broker
-instead; the tests that stop and restart a broker still use pulsar-lite. Without either,
+instead; the tests that stop and restart a broker, or need one that partitions topics, still
+use pulsar-lite. Without either,
 these tests skip and say so.
 """
 
@@ -37,6 +38,7 @@ from tracardi.process_engine.destination.pulsar_connector import (
 )
 from tracardi.process_engine.destination.pulsar_producer import (
     PulsarConnectionError,
+    PulsarMessageSizeError,
     PulsarServiceUrlError,
     close_all_producers,
 )
@@ -62,9 +64,10 @@ def free_port() -> int:
 class EmbeddedBroker:
     """pulsar-lite on a loopback port, which can stop and start again on the same data."""
 
-    def __init__(self, binary: str, data_dir: Path) -> None:
+    def __init__(self, binary: str, data_dir: Path, settings: str = "") -> None:
         self.binary = binary
         self.data_dir = data_dir
+        self.settings = settings
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -75,7 +78,7 @@ class EmbeddedBroker:
     def start(self) -> None:
         # Without a config, pulsar-lite also serves metrics on 0.0.0.0:8080.
         config = self.data_dir / "pulsar-lite.toml"
-        config.write_text("[metrics]\nenabled = false\n")
+        config.write_text(f"{self.settings}[metrics]\nenabled = false\n")
         log = (self.data_dir / "broker.log").open("ab")
         self.process = subprocess.Popen(
             [
@@ -114,18 +117,34 @@ class EmbeddedBroker:
         self.process = None
 
 
-@pytest.fixture(scope="module")
-def embedded_broker(
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[EmbeddedBroker]:
+def start_embedded_broker(
+    tmp_path_factory: pytest.TempPathFactory, settings: str = ""
+) -> EmbeddedBroker:
     try:
         from pulsar_lite.binary_finder import find_pulsar_lite_binary
     except ImportError:
         pytest.skip(HOW_TO_RUN)
-    broker = EmbeddedBroker(
-        find_pulsar_lite_binary(), tmp_path_factory.mktemp("pulsar-lite")
-    )
+    data_dir = tmp_path_factory.mktemp("pulsar-lite")
+    broker = EmbeddedBroker(find_pulsar_lite_binary(), data_dir, settings)
     broker.start()
+    return broker
+
+
+@pytest.fixture(scope="module")
+def embedded_broker(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[EmbeddedBroker]:
+    broker = start_embedded_broker(tmp_path_factory)
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="module")
+def partitioning_broker(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[EmbeddedBroker]:
+    """pulsar-lite creating every new topic with three partitions."""
+    broker = start_embedded_broker(tmp_path_factory, "default_partitions = 3\n")
     yield broker
     broker.stop()
 
@@ -337,6 +356,34 @@ async def test_concurrent_dispatches_all_arrive_through_one_producer(
 
 
 @pytest.mark.asyncio
+async def test_dispatches_to_a_partitioned_topic_all_arrive_one_partition_a_profile(
+    partitioning_broker: EmbeddedBroker, topic: str
+) -> None:
+    service_url = partitioning_broker.service_url
+    settings = {"topic": topic, "partition_key": "profile_id"}
+
+    async def dispatch(number: int) -> None:
+        connector = make_connector({"host": service_url}, settings)
+        await connector.dispatch_event(
+            {"n": number},
+            profile=profile(number % 20),
+            session=SESSION,
+            event=event(number),
+        )
+
+    await asyncio.gather(*(dispatch(number) for number in range(200)))
+    received = await asyncio.to_thread(consume, service_url, None, topic, 200)
+    messages = received.by_id("tracardi-event-id")
+    assert len(messages) == 200
+    partitions: dict[str, set[str]] = {}
+    for message in messages.values():
+        profile_id = message.properties()["tracardi-profile-id"]
+        partitions.setdefault(profile_id, set()).add(message.topic_name())
+    assert all(len(names) == 1 for names in partitions.values())
+    assert len(set[str]().union(*partitions.values())) > 1
+
+
+@pytest.mark.asyncio
 async def test_close_flushes_and_a_later_dispatch_reconnects(
     service: tuple[str, str | None], topic: str
 ) -> None:
@@ -373,6 +420,26 @@ async def test_unserialisable_data_is_refused_and_nothing_is_sent(
         {"good": 1}, profile=profile(2), session=SESSION, event=event(2)
     )
     # One producer keeps order: had the refused record gone out, it would come first.
+    received = await asyncio.to_thread(consume, service_url, token, topic, 1)
+    assert list(received.by_id("tracardi-event-id")) == ["event-2"]
+
+
+@pytest.mark.asyncio
+async def test_a_message_larger_than_the_broker_accepts_is_refused_and_not_sent(
+    service: tuple[str, str | None], topic: str
+) -> None:
+    service_url, token = service
+    connector = make_connector(credentials(service_url, token), {"topic": topic})
+    with pytest.raises(PulsarMessageSizeError, match="the broker accepts at most"):
+        await connector.dispatch_event(
+            {"blob": "x" * 6_000_000},
+            profile=profile(1),
+            session=SESSION,
+            event=event(1),
+        )
+    await connector.dispatch_event(
+        {"good": 1}, profile=profile(2), session=SESSION, event=event(2)
+    )
     received = await asyncio.to_thread(consume, service_url, token, topic, 1)
     assert list(received.by_id("tracardi-event-id")) == ["event-2"]
 

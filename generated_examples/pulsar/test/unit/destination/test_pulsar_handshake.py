@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from tracardi.process_engine.destination.pulsar_handshake import (
+    DEFAULT_MAX_MESSAGE_SIZE,
     BrokerUnreachable,
     TokenRefused,
     _Command,
@@ -20,6 +21,10 @@ from tracardi.process_engine.destination.pulsar_handshake import (
 # the handshake's own encoder is not what checks it: frame size 11, command size 7, then
 # BaseCommand type (1) = 3 and connected (3) = {server_version (1) = "x"}.
 CONNECTED = bytes.fromhex("0000000b" + "00000007" + "0803" + "1a03" + "0a0178")
+# The same, with max_message_size (3) = 1 MiB, the varint 80 80 40.
+CONNECTED_WITH_LIMIT = bytes.fromhex(
+    "0000000f" + "0000000b" + "0803" + "1a07" + "0a0178" + "18808040"
+)
 
 
 class ScriptedBroker:
@@ -83,10 +88,16 @@ def error_frame(server_error: int, message: str) -> bytes:
 
 def test_a_connected_answer_accepts_and_the_token_was_sent(broker: Broker) -> None:
     scripted = broker([CONNECTED])
-    check_broker_accepts(scripted.service_url, "secret-token", 2)
+    max_message_size = check_broker_accepts(scripted.service_url, "secret-token", 2)
     (connect,) = scripted.frames
     assert b"secret-token" in connect
     assert b"token" in connect.replace(b"secret-token", b"")
+    assert max_message_size == DEFAULT_MAX_MESSAGE_SIZE
+
+
+def test_the_broker_says_the_largest_message_it_accepts(broker: Broker) -> None:
+    scripted = broker([CONNECTED_WITH_LIMIT])
+    assert check_broker_accepts(scripted.service_url, None, 2) == 1024 * 1024
 
 
 def test_an_authentication_error_is_a_refusal_that_hides_the_token(
@@ -109,7 +120,8 @@ def test_an_auth_challenge_is_answered_with_the_token(broker: Broker) -> None:
 
 def test_other_server_errors_are_left_to_the_client(broker: Broker) -> None:
     scripted = broker([error_frame(1, "metadata store unavailable")])
-    check_broker_accepts(scripted.service_url, None, 2)
+    max_message_size = check_broker_accepts(scripted.service_url, None, 2)
+    assert max_message_size == DEFAULT_MAX_MESSAGE_SIZE
 
 
 def test_a_server_that_does_not_speak_pulsar_is_unreachable(broker: Broker) -> None:

@@ -3,10 +3,11 @@
 Publishes Tracardi profiles and events to an Apache Pulsar topic as JSON messages.
 """
 
+import copy
 import json
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -93,6 +94,10 @@ class PulsarPayloadError(PulsarDestinationError, ValueError):
     """Data that cannot be sent as JSON."""
 
 
+# Made once: json.dumps with options builds an encoder for every call.
+JSON_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False, allow_nan=False)
+
+
 @dataclass(frozen=True)
 class DispatchRecord:
     """One profile or event on its way out, with what a consumer needs to route it."""
@@ -118,9 +123,7 @@ class DispatchRecord:
     def json_payload(self) -> bytes:
         """The data as UTF-8 JSON; datetimes, UUIDs and decimals become strings."""
         try:
-            text = json.dumps(
-                self.data, default=str, ensure_ascii=False, allow_nan=False
-            )
+            text = JSON_ENCODER.encode(self.data)
         except (TypeError, ValueError) as error:
             raise PulsarPayloadError(
                 f"Cannot send the {self.kind} data to Apache Pulsar as JSON: {error}"
@@ -130,14 +133,41 @@ class DispatchRecord:
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-# Tracardi builds a new connector for every dispatch but hands each the same settings, and
-# validating them again would cost more than encoding the message. Keyed by their repr, which
-# tells apart every value JSON settings can hold; the models are frozen, so sharing is safe.
+# Tracardi builds a new connector for every dispatch but hands each the settings its cache
+# holds, and validating them again would cost more than encoding the message. A dict handed
+# before is recognised by identity while it still equals what was validated; an equal new
+# dict by its repr, which tells apart every value JSON settings can hold. The models are
+# frozen, so sharing them is safe.
 VALIDATED_CACHE_SIZE = 64
 _validated_cache: OrderedDict[tuple[type[BaseModel], str], BaseModel] = OrderedDict()
 
 
+class _KnownSettings(NamedTuple):
+    # Kept alive, so that no other dict gets its id while it is known.
+    values: dict[str, Any]
+    as_validated: dict[str, Any]
+    model: BaseModel
+
+
+_known_settings: dict[tuple[type[BaseModel], int], _KnownSettings] = {}
+
+
 def _validated(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT:
+    known = _known_settings.get((model, id(values)))
+    if known is not None and known.as_validated == values:
+        return cast(ModelT, known.model)
+    validated = _validated_by_repr(model, values, what)
+    if len(_known_settings) >= VALIDATED_CACHE_SIZE:
+        _known_settings.clear()
+    _known_settings[(model, id(values))] = _KnownSettings(
+        values, copy.deepcopy(values), validated
+    )
+    return validated
+
+
+def _validated_by_repr(
+    model: type[ModelT], values: dict[str, Any], what: str
+) -> ModelT:
     key = (model, repr(values))
     cached = _validated_cache.get(key)
     if cached is not None:

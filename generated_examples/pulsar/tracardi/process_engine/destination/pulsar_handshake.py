@@ -22,6 +22,8 @@ CLIENT_VERSION = "tracardi-pulsar-handshake"
 TLS_SCHEME = "pulsar+ssl://"
 # Handshake answers are tiny; a larger frame means the server is not a Pulsar broker.
 MAX_FRAME_BYTES = 1024 * 1024
+# What brokers accept when they do not say (CommandConnected.max_message_size).
+DEFAULT_MAX_MESSAGE_SIZE = 5 * 1024 * 1024
 
 
 class _Command(enum.IntEnum):
@@ -189,8 +191,11 @@ def _open_connection(
 
 def _handshake(
     connection: socket.socket, token_text: str | None, deadline: float
-) -> None:
-    """CONNECT as the client does; raise TokenRefused if the broker refuses the token."""
+) -> int:
+    """CONNECT as the client does; raise TokenRefused if the broker refuses the token.
+
+    Returns the largest message the broker accepts.
+    """
     token = token_text.encode() if token_text else b""
     connect = _encode_field(1, CLIENT_VERSION) + _encode_field(4, PROTOCOL_VERSION)
     if token:
@@ -199,13 +204,14 @@ def _handshake(
     while True:
         command, fields = _receive_command(connection, deadline)
         if command == _Command.CONNECTED:
-            return
+            connected = _decode_fields(_first_bytes(fields, _Command.CONNECTED))
+            return _first_int(connected, 3) or DEFAULT_MAX_MESSAGE_SIZE
         if command == _Command.ERROR:
             error = _decode_fields(_first_bytes(fields, _Command.ERROR))
             error_name = REFUSALS.get(_first_int(error, 2) or 0)
             if error_name is None:
                 # Not about the token: the client retries such errors or reports them.
-                return
+                return DEFAULT_MAX_MESSAGE_SIZE
             reason = _first_bytes(error, 3).decode(errors="replace")[:200]
             if token_text:
                 reason = reason.replace(token_text, "<token>")
@@ -222,10 +228,11 @@ def _handshake(
 
 def check_broker_accepts(
     service_url: str, token: str | None, timeout_seconds: float
-) -> None:
+) -> int:
     """Fail in milliseconds where a refused token would leave the client waiting.
 
-    Raises TokenRefused, BrokerUnreachable, or ValueError for a malformed service URL.
+    Returns the largest message the broker accepts. Raises TokenRefused, BrokerUnreachable,
+    or ValueError for a malformed service URL.
     """
     failures = []
     for host, port in broker_addresses(service_url):
@@ -233,8 +240,7 @@ def check_broker_accepts(
         deadline = time.monotonic() + timeout_seconds
         try:
             with _open_connection(service_url, host, port, deadline) as connection:
-                _handshake(connection, token, deadline)
-            return
+                return _handshake(connection, token, deadline)
         except TimeoutError:
             failures.append(f"{host}:{port} did not answer within {timeout_seconds} s")
         except _NotPulsarError as error:

@@ -15,11 +15,12 @@ the client's own threads, their acknowledgements handed back to the loop that is
 
 import asyncio
 import atexit
+import functools
 import threading
 import weakref
 from concurrent.futures import Future
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import pulsar
 
@@ -34,6 +35,11 @@ logger = get_logger(__name__)
 
 SERVICE_URL_SCHEMES = ("pulsar://", "pulsar+ssl://")
 
+# Room for what travels with the payload: properties, key and the client's own metadata,
+# and for data that does not compress, the compression's framing (under 0.5 % of 5 MB,
+# the brokers' default limit).
+MESSAGE_OVERHEAD = 32 * 1024
+
 COMPRESSION_TYPES = {
     "none": pulsar.CompressionType.NONE,
     "lz4": pulsar.CompressionType.LZ4,
@@ -43,12 +49,14 @@ COMPRESSION_TYPES = {
 }
 
 
-@dataclass(frozen=True)
-class ProducerSettings:
-    """Everything that tells one shared producer from another."""
+class ProducerSettings(NamedTuple):
+    """Everything that tells one shared producer from another.
+
+    A tuple, because one is built for every dispatch and looked up among the producers.
+    """
 
     service_url: str
-    token: str | None = field(repr=False)
+    token: str | None
     topic: str
     compression: str
     batching_enabled: bool
@@ -56,6 +64,13 @@ class ProducerSettings:
     max_pending_messages: int
     connect_timeout_seconds: int
     send_timeout_seconds: int
+
+    def __repr__(self) -> str:
+        shown = self._replace(token="<token>" if self.token else None)
+        fields = ", ".join(
+            f"{name}={value!r}" for name, value in shown._asdict().items()
+        )
+        return f"ProducerSettings({fields})"
 
     def where(self) -> str:
         return f"topic {self.topic!r} at {self.service_url}"
@@ -79,6 +94,10 @@ class PulsarAuthenticationError(PulsarDeliveryError, PermissionError):
 
 class PulsarTopicError(PulsarDeliveryError):
     """The topic, or its tenant or namespace, does not exist or cannot be published to."""
+
+
+class PulsarMessageSizeError(PulsarDeliveryError, ValueError):
+    """The message is larger than the broker accepts."""
 
 
 class ProducerClosedError(PulsarDeliveryError):
@@ -118,10 +137,11 @@ def _delivery_error(error_name: str, settings: ProducerSettings) -> PulsarDelive
     return PulsarDeliveryError(f"Apache Pulsar failed for {where} ({error_name})")
 
 
-def _check_broker_accepts(settings: ProducerSettings) -> None:
+def _check_broker_accepts(settings: ProducerSettings) -> int:
+    """The largest message the broker accepts, once it has accepted the token."""
     where = settings.where()
     try:
-        check_broker_accepts(
+        return check_broker_accepts(
             settings.service_url, settings.token, settings.connect_timeout_seconds
         )
     except ValueError as error:
@@ -149,7 +169,7 @@ class SharedProducer:
     def __init__(self, settings: ProducerSettings) -> None:
         """Connect and create the producer; blocks, so it runs on a worker thread."""
         self.settings = settings
-        _check_broker_accepts(settings)
+        self.max_message_size = _check_broker_accepts(settings)
         authentication = (
             pulsar.AuthenticationToken(settings.token) if settings.token else None
         )
@@ -172,9 +192,13 @@ class SharedProducer:
                 send_timeout_millis=settings.send_timeout_seconds * 1000,
                 block_if_queue_full=False,
             )
+            # A producer acknowledges in the order it sends, but a partitioned topic's
+            # producer only within each partition.
+            partitions = self._client.get_topic_partitions(settings.topic)
         except BaseException:
             self._client.close()
             raise
+        self._acknowledges_in_order = len(partitions) == 1
         # asyncio primitives belong to one event loop, so each loop gets its own link.
         self._links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopLink] = (
             weakref.WeakKeyDictionary()
@@ -184,30 +208,42 @@ class SharedProducer:
         self, payload: bytes, properties: dict[str, str], partition_key: str | None
     ) -> None:
         """Send one message and wait for the broker's acknowledgement."""
+        if len(payload) + MESSAGE_OVERHEAD > self.max_message_size:
+            raise PulsarMessageSizeError(
+                f"The message for {self.settings.where()} is {len(payload)} bytes; the "
+                f"broker accepts at most {self.max_message_size - MESSAGE_OVERHEAD}"
+            )
         loop = asyncio.get_running_loop()
         link = self._links.get(loop)
         if link is None:
-            link = self._links.setdefault(loop, _LoopLink(loop, self.settings))
+            link = self._links.setdefault(loop, _LoopLink(loop, self))
         async with link.room:
-            acknowledged: asyncio.Future[None] = loop.create_future()
-
-            def on_acknowledged(result: pulsar.Result, message_id: Any) -> None:
-                # An exception escaping a client callback can hang flush() for good.
-                try:
-                    link.acknowledge(acknowledged, result)
-                except Exception as error:
-                    logger.warning(f"Acknowledgement dropped: {error}")
-
-            try:
-                self._producer.send_async(
-                    payload,
-                    on_acknowledged,
-                    properties=properties,
-                    partition_key=partition_key,
-                )
-            except pulsar.PulsarException as error:
-                raise _delivery_error(type(error).__name__, self.settings) from None
+            acknowledged = loop.create_future()
+            link.queue(_Message(payload, properties, partition_key, acknowledged))
             await acknowledged
+
+    def send_turn(self, messages: list["_Message"], link: "_LoopLink") -> None:
+        """Send a turn's messages, each acknowledgement answering for those before it.
+
+        A producer acknowledges in the order it sends, so the last message's acknowledgement
+        answers for the whole turn; a partitioned topic's producer only within each
+        partition, so there each message answers for itself. What could fail one message
+        alone is ruled out before it is sent: a full queue by the room semaphore, a message
+        too large by send(); the client sets no memory limit.
+        """
+        answered_for: list[asyncio.Future[None]] = []
+        for position, message in enumerate(messages, start=1):
+            answered_for.append(message.acknowledged)
+            callback = None
+            if position == len(messages) or not self._acknowledges_in_order:
+                callback = functools.partial(link.on_acknowledged, answered_for)
+                answered_for = []
+            self._producer.send_async(
+                message.payload,
+                callback,
+                properties=message.properties,
+                partition_key=message.partition_key,
+            )
 
     def close(self) -> None:
         """Flush pending messages, then close the producer and its client."""
@@ -219,97 +255,147 @@ class SharedProducer:
             self._client.close()
 
 
+@dataclass
+class _Message:
+    payload: bytes
+    properties: dict[str, str]
+    partition_key: str | None
+    acknowledged: asyncio.Future[None]
+
+
 class _LoopLink:
     """One event loop's way through a shared producer.
 
-    Acknowledgements arrive on the client's thread, and waking the loop for each of them
-    costs a system call and a switch of the GIL; a burst of them wakes it once instead.
+    Each Python callback given to the Pulsar client makes the client's thread take the GIL to
+    copy, call and free it, in turn with the loop, and those hand-overs, not the sending, are
+    what limits throughput. So the messages a turn of the loop dispatches are sent together
+    after it, with as few callbacks as the producer's ordering allows, and the
+    acknowledgements of a burst wake the loop once.
     """
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, settings: ProducerSettings
+        self, loop: asyncio.AbstractEventLoop, producer: SharedProducer
     ) -> None:
         # A weak reference, so that a closed loop can leave the producer's links.
         self._loop = weakref.ref(loop)
-        self._settings = settings
+        self._producer = producer
         # Keeps a burst under max_pending_messages, which would fail it otherwise.
-        self.room = asyncio.Semaphore(settings.max_pending_messages)
+        self.room = asyncio.Semaphore(producer.settings.max_pending_messages)
+        self._turn: list[_Message] = []
         self._lock = threading.Lock()
         # Not empty exactly while a call of _settle_all is on its way to the loop.
-        self._outcomes: list[tuple[asyncio.Future[None], pulsar.Result]] = []
+        self._outcomes: list[tuple[list[asyncio.Future[None]], pulsar.Result]] = []
 
-    def acknowledge(self, future: asyncio.Future[None], result: pulsar.Result) -> None:
-        """Queue one outcome, from any thread; the first of a burst wakes the loop."""
-        with self._lock:
-            self._outcomes.append((future, result))
-            if len(self._outcomes) > 1:
-                return
-        loop = self._loop()
-        if loop is not None:
-            loop.call_soon_threadsafe(self._settle_all)
+    def queue(self, message: _Message) -> None:
+        """Queue a message for the end of this turn of the loop."""
+        if not self._turn:
+            message.acknowledged.get_loop().call_soon(self._send_turn)
+        self._turn.append(message)
+
+    def _send_turn(self) -> None:
+        turn, self._turn = self._turn, []
+        # A dispatch cancelled while queued is not sent.
+        messages = [message for message in turn if not message.acknowledged.done()]
+        if messages:
+            self._producer.send_turn(messages, self)
+
+    def on_acknowledged(
+        self,
+        futures: list[asyncio.Future[None]],
+        result: pulsar.Result,
+        message_id: Any,
+    ) -> None:
+        """Queue an outcome, on the client's thread; the first of a burst wakes the loop."""
+        # An exception escaping a client callback can hang flush() for good.
+        try:
+            with self._lock:
+                self._outcomes.append((futures, result))
+                if len(self._outcomes) > 1:
+                    return
+            loop = self._loop()
+            if loop is not None:
+                loop.call_soon_threadsafe(self._settle_all)
+        except Exception as error:
+            logger.warning(f"Acknowledgement dropped: {error}")
 
     def _settle_all(self) -> None:
         with self._lock:
             outcomes, self._outcomes = self._outcomes, []
-        for future, result in outcomes:
-            if future.done():
-                continue
-            if result == pulsar.Result.Ok:
-                future.set_result(None)
-            else:
-                future.set_exception(_delivery_error(result.name, self._settings))
+        settings = self._producer.settings
+        for futures, result in outcomes:
+            for future in futures:
+                if future.done():
+                    continue
+                if result == pulsar.Result.Ok:
+                    future.set_result(None)
+                else:
+                    future.set_exception(_delivery_error(result.name, settings))
 
 
-_producers: dict[ProducerSettings, Future[SharedProducer]] = {}
+# A Future while the producer is being created, the producer once it is.
+_producers: dict[ProducerSettings, SharedProducer | Future[SharedProducer]] = {}
 _producers_lock = threading.Lock()
 
 
-def _create(settings: ProducerSettings, pending: Future[SharedProducer]) -> None:
+def _create(settings: ProducerSettings, creation: Future[SharedProducer]) -> None:
     try:
-        pending.set_result(SharedProducer(settings))
+        producer = SharedProducer(settings)
     except PulsarDeliveryError as error:
-        _forget(settings, pending)
-        pending.set_exception(error)
+        _forget(settings, creation)
+        creation.set_exception(error)
     except Exception as error:
-        _forget(settings, pending)
+        _forget(settings, creation)
         name = type(error).__name__
         if name in ("InvalidUrl", "InvalidConfiguration"):
-            pending.set_exception(
+            creation.set_exception(
                 PulsarServiceUrlError(
                     f"Invalid Apache Pulsar service URL {settings.service_url!r} for "
                     f"topic {settings.topic!r} ({name})"
                 )
             )
         else:
-            pending.set_exception(_delivery_error(name, settings))
+            creation.set_exception(_delivery_error(name, settings))
+    else:
+        with _producers_lock:
+            if _producers.get(settings) is creation:
+                _producers[settings] = producer
+        creation.set_result(producer)
 
 
-def _forget(settings: ProducerSettings, producer: Future[SharedProducer]) -> None:
+def _forget(
+    settings: ProducerSettings, entry: SharedProducer | Future[SharedProducer]
+) -> bool:
+    """Drop the entry unless another has taken its place; whether it was dropped."""
     with _producers_lock:
-        if _producers.get(settings) is producer:
-            del _producers[settings]
+        if _producers.get(settings) is not entry:
+            return False
+        del _producers[settings]
+        return True
 
 
 async def get_producer(settings: ProducerSettings) -> SharedProducer:
     """The shared producer for these settings, created on first use."""
+    entry = _producers.get(settings)
+    if isinstance(entry, SharedProducer):
+        return entry
     if not settings.service_url.startswith(SERVICE_URL_SCHEMES):
         raise PulsarServiceUrlError(
             f"Invalid Apache Pulsar service URL {settings.service_url!r} for topic "
             f"{settings.topic!r}: it must start with pulsar:// or pulsar+ssl://"
         )
     with _producers_lock:
-        pending = _producers.get(settings)
-        if pending is None:
-            pending = _producers[settings] = Future()
+        entry = _producers.get(settings)
+        if entry is None:
+            entry = _producers[settings] = Future()
             threading.Thread(
                 target=_create,
-                args=(settings, pending),
+                args=(settings, entry),
                 name=f"pulsar-producer-{settings.topic}",
                 daemon=True,
             ).start()
-    if pending.done():
-        return pending.result()
-    return await asyncio.wrap_future(pending)
+    if isinstance(entry, SharedProducer):
+        return entry
+    return await asyncio.wrap_future(entry)
 
 
 async def publish(
@@ -324,10 +410,8 @@ async def publish(
     try:
         await producer.send(payload, properties, partition_key)
     except ProducerClosedError:
-        with _producers_lock:
-            closed = _producers.pop(settings, None)
-        if closed is not None and closed.done() and closed.exception() is None:
-            closed.result().close()
+        if _forget(settings, producer):
+            producer.close()
         producer = await get_producer(settings)
         await producer.send(payload, properties, partition_key)
 
@@ -337,9 +421,11 @@ def close_all_producers() -> None:
     with _producers_lock:
         producers = list(_producers.items())
         _producers.clear()
-    for settings, pending in producers:
+    for settings, entry in producers:
         try:
-            pending.result(timeout=settings.connect_timeout_seconds).close()
+            if isinstance(entry, Future):
+                entry = entry.result(timeout=settings.connect_timeout_seconds)
+            entry.close()
         except Exception as error:
             logger.warning(
                 f"Closing the producer for {settings.where()} failed: {error}"

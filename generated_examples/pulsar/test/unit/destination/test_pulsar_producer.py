@@ -1,0 +1,184 @@
+"""How the shared producer sends, against a stand-in for the Pulsar client.
+
+The messages of one turn of the event loop go out together, and only as many of them carry
+a callback as the producer's ordering needs; here the test holds the client's
+acknowledgements in hand and gives them, from another thread, as the client does.
+"""
+
+import asyncio
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pulsar
+import pytest
+from pytest_mock import MockerFixture
+
+from tracardi.process_engine.destination import (
+    pulsar_producer as producer_module,
+)
+from tracardi.process_engine.destination.pulsar_producer import (
+    MESSAGE_OVERHEAD,
+    ProducerSettings,
+    PulsarConnectionError,
+    PulsarMessageSizeError,
+    SharedProducer,
+)
+
+MAX_MESSAGE_SIZE = 5 * 1024 * 1024
+SETTINGS = ProducerSettings(
+    service_url="pulsar://127.0.0.1:6650",
+    token="secret-token",
+    topic="persistent://public/default/tracardi",
+    compression="lz4",
+    batching_enabled=True,
+    batching_max_publish_delay_ms=1,
+    max_pending_messages=100,
+    connect_timeout_seconds=5,
+    send_timeout_seconds=10,
+)
+
+
+class RecordingProducer:
+    """Keeps what send_async was given, and acknowledges only when told to."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[bytes, Callable[[pulsar.Result, Any], None] | None]] = []
+
+    def send_async(
+        self,
+        content: bytes,
+        callback: Callable[[pulsar.Result, Any], None] | None,
+        **options: Any,
+    ) -> None:
+        self.sent.append((content, callback))
+
+    def contents(self) -> list[bytes]:
+        return [content for content, _ in self.sent]
+
+    def with_callback(self) -> list[bool]:
+        return [callback is not None for _, callback in self.sent]
+
+    def acknowledge(self, index: int, result: pulsar.Result = pulsar.Result.Ok) -> None:
+        callback = self.sent[index][1]
+        assert callback is not None
+        thread = threading.Thread(target=callback, args=(result, None))
+        thread.start()
+        thread.join()
+
+
+def shared_producer(
+    mocker: MockerFixture, partitions: int
+) -> tuple[SharedProducer, RecordingProducer]:
+    recording = RecordingProducer()
+    client = mocker.patch.object(pulsar, "Client").return_value
+    client.create_producer.return_value = recording
+    client.get_topic_partitions.return_value = (
+        [SETTINGS.topic]
+        if partitions == 1
+        else [f"{SETTINGS.topic}-partition-{number}" for number in range(partitions)]
+    )
+    mocker.patch.object(
+        producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE
+    )
+    return SharedProducer(SETTINGS), recording
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    for _ in range(100):
+        if condition():
+            return
+        await asyncio.sleep(0)
+    raise AssertionError("the condition never held")
+
+
+async def start_sends(
+    producer: SharedProducer, recording: RecordingProducer, count: int
+) -> list[asyncio.Task[None]]:
+    """Start `count` sends in one turn of the loop; return once they reached the client."""
+    sends = [
+        asyncio.create_task(producer.send(f"message {number}".encode(), {}, None))
+        for number in range(count)
+    ]
+    await until(lambda: len(recording.sent) == count)
+    return sends
+
+
+@pytest.mark.asyncio
+async def test_a_turn_of_sends_waits_on_its_last_acknowledgement(
+    mocker: MockerFixture,
+) -> None:
+    producer, recording = shared_producer(mocker, partitions=1)
+    sends = await start_sends(producer, recording, 5)
+    assert recording.contents() == [f"message {number}".encode() for number in range(5)]
+    assert recording.with_callback() == [False, False, False, False, True]
+    assert not any(send.done() for send in sends)
+    recording.acknowledge(4)
+    await asyncio.wait_for(asyncio.gather(*sends), 5)
+
+
+@pytest.mark.asyncio
+async def test_on_a_partitioned_topic_each_message_waits_on_its_own(
+    mocker: MockerFixture,
+) -> None:
+    producer, recording = shared_producer(mocker, partitions=3)
+    sends = await start_sends(producer, recording, 5)
+    assert recording.with_callback() == [True] * 5
+    recording.acknowledge(2)
+    await asyncio.wait_for(sends[2], 5)
+    assert [send.done() for send in sends] == [False, False, True, False, False]
+    for index in (0, 1, 3, 4):
+        recording.acknowledge(index)
+    await asyncio.wait_for(asyncio.gather(*sends), 5)
+
+
+@pytest.mark.asyncio
+async def test_a_failed_acknowledgement_fails_every_send_it_answers_for(
+    mocker: MockerFixture,
+) -> None:
+    producer, recording = shared_producer(mocker, partitions=1)
+    sends = await start_sends(producer, recording, 3)
+    recording.acknowledge(2, pulsar.Result.Timeout)
+    outcomes = await asyncio.wait_for(asyncio.gather(*sends, return_exceptions=True), 5)
+    for outcome in outcomes:
+        assert isinstance(outcome, PulsarConnectionError)
+        assert SETTINGS.topic in str(outcome)
+        assert "secret-token" not in str(outcome)
+
+
+@pytest.mark.asyncio
+async def test_a_send_cancelled_before_its_turn_ends_is_not_sent(
+    mocker: MockerFixture,
+) -> None:
+    producer, recording = shared_producer(mocker, partitions=1)
+    sends = [
+        asyncio.create_task(producer.send(f"message {number}".encode(), {}, None))
+        for number in range(3)
+    ]
+    # One step each: every send has queued its message, and the turn has not ended.
+    await asyncio.sleep(0)
+    sends[2].cancel()
+    await until(lambda: len(recording.sent) == 2)
+    assert recording.contents() == [b"message 0", b"message 1"]
+    assert recording.with_callback() == [False, True]
+    recording.acknowledge(1)
+    await asyncio.wait_for(asyncio.gather(*sends[:2]), 5)
+    assert sends[2].cancelled()
+
+
+@pytest.mark.asyncio
+async def test_a_message_larger_than_the_broker_accepts_is_refused_before_sending(
+    mocker: MockerFixture,
+) -> None:
+    producer, recording = shared_producer(mocker, partitions=1)
+    too_large = b"x" * (MAX_MESSAGE_SIZE - MESSAGE_OVERHEAD + 1)
+    with pytest.raises(PulsarMessageSizeError) as refused:
+        await producer.send(too_large, {}, None)
+    assert f"is {len(too_large)} bytes" in str(refused.value)
+    assert SETTINGS.topic in str(refused.value)
+    assert recording.sent == []
+
+
+def test_settings_never_show_the_token() -> None:
+    assert "secret-token" not in repr(SETTINGS)
+    assert "token='<token>'" in repr(SETTINGS)
