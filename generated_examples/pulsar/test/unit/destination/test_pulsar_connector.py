@@ -231,6 +231,14 @@ def test_equal_settings_are_validated_once_and_shared() -> None:
     assert other == configuration
 
 
+def test_settings_changed_in_place_are_validated_again() -> None:
+    connector = make_connector()
+    configuration = connector.configuration()
+    assert connector.configuration() is configuration
+    connector.destination.destination.init["not_a_field"] = 1
+    assert connector.configuration() is not configuration
+
+
 def test_record_properties_carry_routing_facts() -> None:
     record = DispatchRecord(
         kind="event",

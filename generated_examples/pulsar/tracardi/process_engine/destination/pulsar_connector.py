@@ -191,6 +191,38 @@ def _validated_by_repr(
     return validated
 
 
+# Derived from the shared, frozen models _validated returns, so the identity of a pair
+# stands for its values; each pair is kept here, so that no other models take its ids.
+_producer_settings_cache: dict[
+    tuple[int, int], tuple[BaseModel, BaseModel, ProducerSettings]
+] = {}
+
+
+def _producer_settings(
+    credentials: PulsarCredentials, configuration: PulsarConfiguration
+) -> ProducerSettings:
+    key = (id(credentials), id(configuration))
+    known = _producer_settings_cache.get(key)
+    if known is not None:
+        return known[2]
+    token = credentials.token.get_secret_value() if credentials.token else None
+    settings = ProducerSettings(
+        service_url=str(credentials.host),
+        token=token,
+        topic=configuration.topic,
+        compression=configuration.compression,
+        batching_enabled=configuration.batching_enabled,
+        batching_max_publish_delay_ms=configuration.batching_max_publish_delay_ms,
+        max_pending_messages=configuration.max_pending_messages,
+        connect_timeout_seconds=configuration.connect_timeout_seconds,
+        send_timeout_seconds=configuration.send_timeout_seconds,
+    )
+    if len(_producer_settings_cache) >= VALIDATED_CACHE_SIZE:
+        _producer_settings_cache.clear()
+    _producer_settings_cache[key] = (credentials, configuration, settings)
+    return settings
+
+
 class PulsarConnector(DestinationInterface):
     """Tracardi destination for Apache Pulsar.
 
@@ -254,27 +286,14 @@ class PulsarConnector(DestinationInterface):
         record: DispatchRecord,
     ) -> None:
         """Publish the record and wait until the broker has stored it."""
-        payload = record.json_payload()
-        token = credentials.token.get_secret_value() if credentials.token else None
-        settings = ProducerSettings(
-            service_url=str(credentials.host),
-            token=token,
-            topic=configuration.topic,
-            compression=configuration.compression,
-            batching_enabled=configuration.batching_enabled,
-            batching_max_publish_delay_ms=configuration.batching_max_publish_delay_ms,
-            max_pending_messages=configuration.max_pending_messages,
-            connect_timeout_seconds=configuration.connect_timeout_seconds,
-            send_timeout_seconds=configuration.send_timeout_seconds,
-        )
         partition_keys = {
             "profile_id": record.profile_id,
             "session_id": record.session_id,
             "none": None,
         }
         await publish(
-            settings,
-            payload,
+            _producer_settings(credentials, configuration),
+            record.json_payload(),
             properties={**configuration.properties, **record.properties()},
             partition_key=partition_keys[configuration.partition_key],
         )
