@@ -206,7 +206,10 @@ _url_tail = st.one_of(
 )
 
 
-def urls(schemes: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[str]:
+def urls(
+    schemes: st.SearchStrategy[str] | None = None, most_hosts: int = 1
+) -> st.SearchStrategy[str]:
+    """URLs the url type takes; with most_hosts > 1, what multi_host_url takes."""
     schemes = (
         schemes
         if schemes is not None
@@ -219,14 +222,18 @@ def urls(schemes: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[str
         st.just(""), st.from_regex(r"[A-Za-z0-9._~-]{1,6}(:[A-Za-z0-9._~-]{0,6})?@", fullmatch=True)
     )
     port = st.one_of(st.just(""), st.integers(0, 65535).map(lambda number: f":{number}"))
+    host_and_port = st.builds(str.__add__, st.one_of(_domain, _ipv4, st.just("localhost")), port)
     return st.builds(
-        lambda scheme, user, host, port, tail: f"{scheme}://{user}{host}{port}{tail}",
+        lambda scheme, user, hosts, tail: f"{scheme}://{user}{','.join(hosts)}{tail}",
         schemes,
         userinfo,
-        st.one_of(_domain, _ipv4, st.just("localhost")),
-        port,
+        st.lists(host_and_port, min_size=1, max_size=most_hosts),
         _url_tail,
     )
+
+
+def multi_host_urls(schemes: st.SearchStrategy[str] | None = None) -> st.SearchStrategy[str]:
+    return urls(schemes, most_hosts=3)
 
 
 FLOAT_LIMIT = 1.7976931348623157e308
@@ -246,6 +253,7 @@ def defaults_for(field_type: str, choices: list[str] | None = None) -> st.Search
         ),
         "bool": st.booleans(),
         "url": urls(),
+        "multi_host_url": multi_host_urls(),
         "choice": st.sampled_from(choices or ["unused"]),
         "list": st.lists(strings, max_size=3),
         "dict": st.dictionaries(strings, strings, max_size=3),
@@ -319,8 +327,11 @@ def pulsar_field_lists(
             spec["choices"] = choices
         if needed.get("default") is not None:
             scheme = st.sampled_from(["pulsar", "pulsar+ssl"])
+            url_strategies = {"url": urls, "multi_host_url": multi_host_urls}
             values = (
-                urls(scheme) if needed["type"] == "url" else defaults_for(needed["type"], choices)
+                url_strategies[needed["type"]](scheme)
+                if needed["type"] in url_strategies
+                else defaults_for(needed["type"], choices)
             )
             if needed["type"] != "choice":
                 values = st.one_of(values, st.just(needed["default"]))
@@ -556,6 +567,9 @@ NOT_URLS = [
     "http://@",
     "example.com/path",
     "1http://a",
+    "pulsar://a:6650,",
+    "pulsar://a:6650,,b:6650",
+    "pulsar://a,b c",
 ]
 BAD_CHOICES = ['bad"quote', " lead", "", "a|b", "ü", "-x", "a\nb", "{{ x }}", "tab\t"]
 BAD_LABELS: list[Any] = ["A\nB", "", "  ", 5, "tab\there", "bell\x07", ["x"], "cr\r", "c1\x9b"]
@@ -665,7 +679,8 @@ def invalid_field_cases(draw: st.DrawFn) -> InvalidCase:
         return case(f"a secret field takes no default (got {to_json(bad)})")
     if kind == "url default not a URL":
         bad = draw(st.sampled_from(NOT_URLS))
-        fields[index] = {"name": name, "type": "url", "default": bad}
+        url_type = draw(st.sampled_from(["url", "multi_host_url"]))
+        fields[index] = {"name": name, "type": url_type, "default": bad}
         return case(f"default {to_json(bad)} is not a URL")
     if kind == "float default not finite":
         bad = draw(st.sampled_from(NON_FINITE))
@@ -783,7 +798,11 @@ def invalid_pulsar_cases(draw: st.DrawFn) -> InvalidCase:
     if change == "left out":
         del fields[index]
     elif change == "other type":
-        other_type = draw(st.sampled_from(sorted(set(FIELD_TYPES) - {needed["type"], "choice"})))
+        # A multi_host_url field also takes url, as answers from before it was one say.
+        accepted = (
+            {needed["type"], "url"} if needed["type"] == "multi_host_url" else {needed["type"]}
+        )
+        other_type = draw(st.sampled_from(sorted(set(FIELD_TYPES) - accepted - {"choice"})))
         fields[index] = {"name": needed["name"], "type": other_type}
     elif change == "other required":
         needed["required"] = not needed.get("required", False)

@@ -20,6 +20,7 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from pydantic import AnyUrl, BaseModel, TypeAdapter, ValidationError
+from pydantic_core import MultiHostUrl
 from template_facts import FIELD_TYPES, derived_names, pascal
 
 Spec = dict[str, Any]
@@ -66,6 +67,8 @@ def model_default(spec: Spec) -> Any:
         return None
     if spec["type"] == "url":
         return TypeAdapter(AnyUrl).validate_python(spec["default"])
+    if spec["type"] == "multi_host_url":
+        return TypeAdapter(MultiHostUrl).validate_python(spec["default"])
     return rendered_default(spec)
 
 

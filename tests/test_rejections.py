@@ -131,7 +131,7 @@ REJECTED: dict[str, tuple[dict[str, Any], str]] = {
             "transport": "pulsar",
             "credential_fields": [{**PULSAR_HOST, "type": "str"}, PULSAR_TOKEN],
         },
-        'the pulsar transport needs the field "host" of type url',
+        'the pulsar transport needs the field "host" of type multi_host_url',
     ),
 }
 

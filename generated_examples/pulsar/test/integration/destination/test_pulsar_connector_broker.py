@@ -459,6 +459,21 @@ async def test_a_dead_broker_fails_clearly_within_the_timeout(topic: str) -> Non
 
 
 @pytest.mark.asyncio
+async def test_a_service_url_naming_several_brokers_reaches_one_that_answers(
+    embedded_broker: EmbeddedBroker, topic: str
+) -> None:
+    service_url = f"pulsar://127.0.0.1:{free_port()},127.0.0.1:{embedded_broker.port}"
+    connector = make_connector({"host": service_url}, {"topic": topic, **TIMEOUTS})
+    await connector.dispatch_event(
+        {"n": 1}, profile=profile(1), session=SESSION, event=event(1)
+    )
+    received = await asyncio.to_thread(
+        consume, embedded_broker.service_url, None, topic, 1
+    )
+    assert list(received.by_id("tracardi-event-id")) == ["event-1"]
+
+
+@pytest.mark.asyncio
 async def test_a_service_url_of_the_wrong_scheme_is_refused_at_once(topic: str) -> None:
     connector = make_connector({"host": "http://127.0.0.1:8080"}, {"topic": topic})
     with pytest.raises(PulsarServiceUrlError, match=re.escape("http://127.0.0.1:8080")):

@@ -9,7 +9,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 
-from pydantic import AnyUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_core import MultiHostUrl
 
 from tracardi.domain.event import Event
 from tracardi.domain.profile import Profile
@@ -31,8 +32,8 @@ class PulsarCredentials(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    host: AnyUrl = Field(
-        description="Pulsar service URL: pulsar://host:6650, or pulsar+ssl://host:6651 for TLS.",
+    host: MultiHostUrl = Field(
+        description="Pulsar service URL: pulsar://host:6650, pulsar://host-1:6650,host-2:6650 for several brokers, or pulsar+ssl://host:6651 for TLS.",
     )
     token: SecretStr | None = Field(
         default=None,
