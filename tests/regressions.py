@@ -163,3 +163,14 @@ INVALID: list[InvalidCase] = [
         'the pulsar transport needs the field "compression" to offer only choices it knows',
     ),
 ]
+
+# Answers the CLI test wrote into its data file in a way that changed them.
+INVALID_CLI: list[InvalidCase] = [
+    # PyYAML wrote U+0085 raw and read it back as a space: a valid name, and copier went on.
+    InvalidCase(
+        "forbidden character",
+        {"destination_name": "X\x85Destination IX", "transport": "custom"},
+        f"destination name {json.dumps('X' + chr(0x85) + 'Destination IX')} contains",
+        "destination_name",
+    ),
+]
