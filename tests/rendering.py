@@ -5,6 +5,7 @@ record no `_commit`. Everything runs the same tools a contributor would: copier,
 pytest, the last three in subprocesses with the settings of a plain Tracardi checkout.
 """
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -13,11 +14,24 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from copier import run_copy
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script(relative_path: str) -> ModuleType:
+    """A script of this repository that is not on the import path (tasks/, migrations/)."""
+    path = REPO_ROOT / relative_path
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 TEMPLATE_PARTS = ("copier.yml", "template", "includes", "migrations", "tasks", "register")
 STAND_IN = REPO_ROOT / "tests" / "tracardi_host" / "tracardi"
 RENDERED_CODE_CONFIG = REPO_ROOT / "tests" / "rendered_code"

@@ -5,19 +5,17 @@ and says what to add, in the words of the after-copy message that plain `copier 
 """
 
 import ast
-import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 from conftest import RenderInto
 from rendering import (
-    REPO_ROOT,
     assert_all_passed,
     copier_copy,
+    load_script,
     make_checkout,
     run,
     run_rendered_tests,
@@ -27,17 +25,8 @@ SETUP = "tracardi/service/setup/setup_resources.py"
 AUDIT_LOG = {"destination_name": "Audit Log", "transport": "custom"}
 
 
-def load_script() -> ModuleType:
-    path = REPO_ROOT / "tasks" / "register_destination.py"
-    spec = importlib.util.spec_from_file_location("register_destination", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def by_hand(module_name: str) -> str:
-    text: str = load_script().Destination(module_name).by_hand()
+    text: str = load_script("tasks/register_destination.py").Destination(module_name).by_hand()
     return text
 
 

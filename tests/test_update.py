@@ -8,20 +8,24 @@ a commit, then `copier update` to the newer version, all through Copier's comman
 """
 
 import ast
-import importlib.util
 import re
 import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 from examples import EXAMPLES
-from rendering import REPO_ROOT, export_template, make_checkout, run, run_rendered_tests
+from rendering import (
+    export_template,
+    load_script,
+    make_checkout,
+    run,
+    run_rendered_tests,
+)
 
 COPIER = [sys.executable, "-m", "copier"]
 GIT_ENV = {
@@ -244,17 +248,8 @@ def test_update_carries_a_renamed_answer_across_with_its_migration(tmp_path: Pat
     assert "'destination_icon' is now called 'icon'" in output
 
 
-def rename_answer_script() -> ModuleType:
-    path = REPO_ROOT / "migrations" / "rename_answer.py"
-    spec = importlib.util.spec_from_file_location("rename_answer", path)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_rename_answer_changes_only_the_key_and_only_once() -> None:
-    renamed = rename_answer_script().renamed
+    renamed = load_script("migrations/rename_answer.py").renamed
     text = "# Copier's header\n_commit: 0.1.0\ndestination_icon: rocket\ntags:\n- icon\n"
     expected = "# Copier's header\n_commit: 0.1.0\nicon: rocket\ntags:\n- icon\n"
     assert renamed(text, "destination_icon", "icon") == expected
