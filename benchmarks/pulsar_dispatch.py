@@ -317,13 +317,10 @@ async def main_async(arguments: argparse.Namespace) -> None:
             await dispatch(-1)  # connect outside the timed run, as a long-running Tracardi would be
             before = rss_mb()
             seconds, latencies = await run_dispatchers(events, concurrency, dispatch)
-            growth[concurrency].append(rss_mb() - before)
+            after = rss_mb()
+            growth[concurrency].append(after - before)
             return Row(
-                f"rendered connector, {concurrency} concurrent",
-                events,
-                seconds,
-                latencies,
-                rss_mb(),
+                f"rendered connector, {concurrency} concurrent", events, seconds, latencies, after
             )
 
         for _ in range(arguments.rounds):

@@ -169,7 +169,7 @@ class SharedProducer:
     def __init__(self, settings: ProducerSettings) -> None:
         """Connect and create the producer; blocks, so it runs on a worker thread."""
         self.settings = settings
-        self.max_message_size = _check_broker_accepts(settings)
+        self.max_payload_size = _check_broker_accepts(settings) - MESSAGE_OVERHEAD
         authentication = (
             pulsar.AuthenticationToken(settings.token) if settings.token else None
         )
@@ -208,10 +208,10 @@ class SharedProducer:
         self, payload: bytes, properties: dict[str, str], partition_key: str | None
     ) -> None:
         """Send one message and wait for the broker's acknowledgement."""
-        if len(payload) + MESSAGE_OVERHEAD > self.max_message_size:
+        if len(payload) > self.max_payload_size:
             raise PulsarMessageSizeError(
                 f"The message for {self.settings.where()} is {len(payload)} bytes; the "
-                f"broker accepts at most {self.max_message_size - MESSAGE_OVERHEAD}"
+                f"broker accepts at most {self.max_payload_size}"
             )
         loop = asyncio.get_running_loop()
         link = self._links.get(loop)
