@@ -116,10 +116,16 @@ def code_checks(files: Sequence[Path], mypy_cache: Path) -> dict[str, list[str |
     """The commands that check rendered code, by name: the settings of a plain checkout."""
     ruff = [sys.executable, "-m", "ruff"]
     ruff_config = RENDERED_CODE_CONFIG / "ruff.toml"
+    master_config = RENDERED_CODE_CONFIG / "tracardi-master-ruff.toml"
     mypy_config = RENDERED_CODE_CONFIG / "mypy.ini"
     return {
         "ruff check": [*ruff, "check", "--no-cache", "--config", ruff_config, *files],
-        "ruff format": [*ruff, "format", "--check", "--no-cache", "--config", ruff_config, *files],
+        "ruff check (Tracardi master)": [
+            *(*ruff, "check", "--no-cache", "--config", master_config, *files),
+        ],
+        "ruff format (Tracardi master)": [
+            *(*ruff, "format", "--check", "--no-cache", "--config", master_config, *files),
+        ],
         "mypy": [
             *(sys.executable, "-m", "mypy", "--config-file", mypy_config),
             *("--cache-dir", mypy_cache, *files),
