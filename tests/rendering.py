@@ -148,6 +148,22 @@ class TestRun:
     skipped: int
     output: str
     exit_code: int = 0
+    # Tests of a custom render's unwritten _send: strict xfails, expected until it is written.
+    unfinished: int = 0
+
+
+# The reason a custom render's test of its unwritten _send gives (includes/transports/custom.jinja).
+UNFINISHED_SEND = "_send is not written yet"
+
+
+def unfinished(case: ElementTree.Element) -> bool:
+    """Whether a junit test case is the strict xfail of an unwritten _send."""
+    skipped = case.find("skipped")
+    return (
+        skipped is not None
+        and skipped.get("type") == "pytest.xfail"
+        and UNFINISHED_SEND in skipped.get("message", "")
+    )
 
 
 def rendered_pytest(report: Path, paths: Iterable[str | Path]) -> list[str]:
@@ -177,8 +193,16 @@ def run_rendered_tests(
     suite = suite if suite.tag == "testsuite" else suite[0]
     total = int(suite.get("tests", 0))
     failed = int(suite.get("failures", 0)) + int(suite.get("errors", 0))
-    skipped = int(suite.get("skipped", 0))
-    return TestRun(total - failed - skipped, failed, skipped, output, result.returncode)
+    unfinished_count = sum(1 for case in suite.iter("testcase") if unfinished(case))
+    skipped = int(suite.get("skipped", 0)) - unfinished_count
+    return TestRun(
+        total - failed - skipped - unfinished_count,
+        failed,
+        skipped,
+        output,
+        result.returncode,
+        unfinished_count,
+    )
 
 
 def assert_all_passed(run_result: TestRun) -> None:
