@@ -146,7 +146,7 @@ def _validated(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT
     try:
         return model.model_validate(values)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors(include_input=False))
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         # `from None`: the ValidationError repeats the input, secrets included, and Tracardi logs the whole chain.
         raise PulsarConfigurationError(
             f"Invalid {what} for the {DESTINATION_NAME} destination: {problems}",
