@@ -26,7 +26,7 @@ CompressionChoice = Literal["none", "lz4", "zlib", "zstd", "snappy"]
 
 
 class PulsarCredentials(BaseModel):
-    """Credentials of the Apache Pulsar resource (production or test)."""
+    """The resource's credentials, production or test."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -43,7 +43,7 @@ class PulsarCredentials(BaseModel):
 
 
 class PulsarConfiguration(BaseModel):
-    """Settings of the Apache Pulsar destination: its init."""
+    """The destination's settings: its init."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -98,7 +98,7 @@ class PulsarConfiguration(BaseModel):
 
 
 class PulsarDestinationError(Exception):
-    """Base of every error the Apache Pulsar destination raises."""
+    """Base of every error this destination raises."""
 
 
 class PulsarConfigurationError(PulsarDestinationError, ValueError):
@@ -225,7 +225,7 @@ def _producer_settings(credentials: PulsarCredentials, configuration: PulsarConf
 
 
 class PulsarConnector(DestinationInterface):
-    """Sends to Apache Pulsar. Tracardi builds an instance per dispatch: keep nothing on it."""
+    """Tracardi builds a new instance for every dispatch, so nothing is kept on the instance."""
 
     # profile and session are optional, wider than the interface says: Tracardi's dispatcher may pass None.
     async def dispatch_profile(
