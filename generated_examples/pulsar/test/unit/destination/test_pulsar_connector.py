@@ -34,7 +34,7 @@ from tracardi.service.setup.destinations.pulsar_resource import (
 
 # A value each field accepts, and one of the wrong type.
 VALID_CREDENTIALS: dict[str, Any] = {
-    "host": "pulsar://broker-1:6650,broker-2:6650",
+    "host": "scheme://host-1:6650,host-2:6650",
     "token": "s3cr3t-value",
 }
 VALID_INIT: dict[str, Any] = {
