@@ -20,7 +20,6 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from rendering import REPO_ROOT
 from template_facts import FIELD_TYPES, TRANSPORTS, derived_names, pascal
 
 Spec = dict[str, Any]
@@ -115,16 +114,11 @@ def rendered_paths(module: str, transport: str) -> list[str]:
         f"tracardi/service/setup/destinations/{module}_resource.py",
         *(path.replace("{module_name}", module) for path in entry.get("files", [])),
     ]
-    # The shared back-off module, for transports that use it (rendered once it is on main).
-    if entry.get("outages") and OUTAGES_TEMPLATE.exists():
+    # The shared back-off module and its test, for transports whose entry says outages: true.
+    if entry.get("outages"):
         paths.append(f"tracardi/process_engine/destination/{module}_outages.py")
+        paths.append(f"test/unit/destination/test_{module}_outages.py")
     return sorted(paths)
-
-
-OUTAGES_TEMPLATE = next(
-    iter((REPO_ROOT / "template/tracardi/process_engine/destination").glob("*_outages.py*.jinja")),
-    REPO_ROOT / "no-outages-template",
-)
 
 
 def module_name_of(answers: dict[str, Any]) -> str:
