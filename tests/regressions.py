@@ -85,6 +85,33 @@ VALID: list[dict[str, Any]] = [
         "credential_fields": [],
         "init_fields": [{"name": "a", "type": "str", "description": "1. not a list either"}],
     },
+    # Choices that were refused as not "plain" (issue 10): non-ASCII, spaces, parentheses,
+    # slashes, quotes, a backslash, Jinja and Markdown, wide characters, 60 columns exactly.
+    {
+        "destination_name": "Regression Choices",
+        "transport": "custom",
+        "credential_fields": [
+            {"name": "region", "type": "choice", "choices": ["EU (Frankfurt)", "Zürich", "ü"]},
+        ],
+        "init_fields": [
+            {
+                "name": "mode",
+                "type": "choice",
+                "choices": [
+                    'say "hi"',
+                    "it's",
+                    "a\\b",
+                    "{{ x }}",
+                    "a|b",
+                    "東京",
+                    "x" * 60,
+                    "日" * 30,
+                ],
+                "default": "東京",
+                "required": True,
+            },
+        ],
+    },
     # An organisation prefix before a number: the module name was "360".
     {
         "destination_name": "AWS 360",
