@@ -22,7 +22,9 @@ from rendering import assert_all_passed, run_rendered_tests
 from shared_checkout import SharedCheckout
 
 ANSWER_SETS = sorted((REPO_ROOT / "tests" / "answer_sets").glob("*.yml"))
-EXAMPLES = sorted(path.parent for path in REPO_ROOT.glob("generated_examples/*/.copier-answers.*.yml"))
+EXAMPLES = sorted(
+    path.parent for path in REPO_ROOT.glob("generated_examples/*/.copier-answers.*.yml")
+)
 # What the rendered tests find in the environment, as a plain checkout would.
 CLEAN_ENVIRONMENT = {
     name: value
