@@ -2,7 +2,7 @@
 
 import importlib
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -266,7 +266,7 @@ def test_record_properties_carry_routing_facts() -> None:
 
 def test_json_payload_serialises_dates_uuids_and_decimals() -> None:
     data = {
-        "at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
         "id": UUID(int=1),
         "price": Decimal("9.99"),
         "name": "Zoë",
