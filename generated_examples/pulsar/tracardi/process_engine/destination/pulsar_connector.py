@@ -179,7 +179,7 @@ def _validated_by_repr(
     except ValidationError as error:
         problems = "; ".join(
             f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-            for problem in error.errors(include_input=False)
+            for problem in error.errors()
         )
         # `from None`: the ValidationError repeats the input, secrets included, and Tracardi
         # logs the whole chain.
