@@ -98,3 +98,16 @@ def test_rendered_tests_pass_on_every_supported_python(
         if not any(f"{name}.".startswith(module + ".") for name in result.modules)
     )
     assert not silent, f"on Python {cell.python} these test modules ran nothing: {silent}"
+
+
+def test_the_github_workflow_runs_ci_run_on_the_matrix_pythons_and_java_17() -> None:
+    workflow = yaml.safe_load((REPO_ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    (job,) = workflow["jobs"].values()
+    steps = job["steps"]
+    assert [step["run"] for step in steps if "run" in step] == [".ci/run"]
+    (python,) = [step for step in steps if step.get("uses", "").startswith("actions/setup-python")]
+    versions = python["with"]["python-version"].split()
+    assert sorted(versions) == [cell.python for cell in MATRIX]
+    assert versions[-1] == "3.11"  # python3 for the template's own tools (requires-python >= 3.11)
+    (java,) = [step for step in steps if step.get("uses", "").startswith("actions/setup-java")]
+    assert str(java["with"]["java-version"]) == "17"
