@@ -130,14 +130,8 @@ def ensure_venv(cell: Cell, interpreter: Path) -> Path:
             return venv_python(cell)
         shutil.rmtree(target, ignore_errors=True)
         subprocess.run([interpreter, "-m", "venv", target], check=True)
-        install = [
-            venv_python(cell),
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ]
+        install: list[str | Path] = [venv_python(cell), "-m", "pip", "install", "--quiet"]
+        install.append("--disable-pip-version-check")
         result = subprocess.run(
             [*install, "-r", requirements], capture_output=True, text=True, check=False
         )

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import RenderInto
 from rendering import (
+    STAND_IN,
     assert_all_passed,
     copier_copy,
     load_script,
@@ -24,6 +25,7 @@ from rendering import (
     run,
     run_rendered_tests,
 )
+from template_facts import hidden
 
 SETUP = "tracardi/service/setup/setup_resources.py"
 AUDIT_LOG = {"destination_name": "Audit Log", "transport": "custom"}
@@ -312,3 +314,48 @@ def test_the_register_task_without_trust_is_refused_and_changes_nothing(
     assert refused.returncode != 0
     assert "--trust" in refused.stderr
     assert (checkout / SETUP).read_bytes() == setup
+
+
+def test_the_templates_table_of_tracardis_ids_is_the_stand_ins() -> None:
+    """copier.yml's tracardi_resource_types and the stand-in's registry both say which ids master
+    uses; they must agree (both were read from master's setup_resources.py)."""
+    table = hidden("tracardi_resource_types")
+    tree = ast.parse((STAND_IN / "service/setup/setup_resources.py").read_text())
+    ids: dict[str, bool] = {}  # id -> whether it is a Pro stub
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "ResourceSettings":
+            (type_id,) = [k.value for k in node.keywords if k.arg == "id"]
+            assert isinstance(type_id, ast.Constant)
+            ids[type_id.value] = "pro=True" in ast.unparse(node)
+    assert sorted(table["open_source"]) == sorted(i for i, pro in ids.items() if not pro)
+    assert sorted(table["pro"]) == sorted(i for i, pro in ids.items() if pro)
+
+
+@pytest.mark.parametrize(
+    ("resource_type", "refused"),
+    [("telegram", True), ("elastic-search", True), ("rabbitmq", False)],
+)
+def test_the_template_refuses_an_id_of_an_open_source_entry_only(
+    resource_type: str, refused: bool, template_dir: Path, tmp_path: Path
+) -> None:
+    answers = ["--data", "destination_name=Queue Out", "--data", "transport=custom"]
+    copy = copier_copy(template_dir, tmp_path, *answers, "--data", f"resource_type={resource_type}")
+    assert (copy.returncode != 0) == refused, copy.stderr
+    if refused:
+        assert f'"{resource_type}" is already used by one of Tracardi\'s own' in copy.stderr
+    else:
+        message = " ".join(copy.stderr.split())
+        assert f'Remove the entry with id="{resource_type}" from that list' in message
+
+
+def test_the_trusted_register_task_fails_when_it_refuses(
+    template_dir: Path, render_into_checkout: RenderInto
+) -> None:
+    checkout = render_into_checkout(AUDIT_LOG)
+    resource = checkout / "tracardi/service/setup/destinations/audit_log_resource.py"
+    resource.write_text(resource.read_text().replace('id="audit-log"', 'id="telegram"'))
+    before = (checkout / SETUP).read_bytes()
+    result = copy_register_template(template_dir, checkout, "audit_log", "--trust")
+    assert result.returncode != 0
+    assert "was NOT registered" in result.stderr
+    assert (checkout / SETUP).read_bytes() == before
