@@ -14,6 +14,7 @@ minor version) or else from `pythonX.Y` on PATH, as GitHub's setup-python leaves
 """
 
 import argparse
+import concurrent.futures
 import contextlib
 import fcntl
 import hashlib
@@ -129,9 +130,11 @@ def ensure_venv(cell: Cell, interpreter: Path) -> Path:
         if marker.is_file() and marker.read_text() == key:
             return venv_python(cell)
         shutil.rmtree(target, ignore_errors=True)
-        subprocess.run([interpreter, "-m", "venv", target], check=True)
-        install: list[str | Path] = [venv_python(cell), "-m", "pip", "install", "--quiet"]
-        install.append("--disable-pip-version-check")
+        # No pip of its own: this process's pip installs into it (`pip --python`), which
+        # spares bootstrapping pip four times.
+        subprocess.run([interpreter, "-m", "venv", "--without-pip", target], check=True)
+        pip: list[str | Path] = [sys.executable, "-m", "pip", "--python", venv_python(cell)]
+        install = [*pip, "--disable-pip-version-check", "install", "--quiet"]
         result = subprocess.run(
             [*install, "-r", requirements], capture_output=True, text=True, check=False
         )
@@ -148,15 +151,21 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="build nothing")
     arguments = parser.parse_args()
-    missing = []
-    for cell in MATRIX:
-        interpreter = find_interpreter(cell.python)
+    found = {cell: find_interpreter(cell.python) for cell in MATRIX}
+    missing = [cell.python for cell, interpreter in found.items() if interpreter is None]
+    # Installing is mostly waiting for downloads and disk: two at a time.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        built = {
+            cell: pool.submit(ensure_venv, cell, interpreter)
+            for cell, interpreter in found.items()
+            if interpreter is not None and not arguments.list
+        }
+    for cell, interpreter in found.items():
         if interpreter is None:
-            missing.append(cell.python)
             print(f"{cell.name}: no Python {cell.python} found")
-            continue
-        python = venv_python(cell) if arguments.list else ensure_venv(cell, interpreter)
-        print(f"{cell.name}: {interpreter} -> {python}")
+        else:
+            python = built[cell].result() if cell in built else venv_python(cell)
+            print(f"{cell.name}: {interpreter} -> {python}")
     if missing and os.environ.get("CI") == "true":
         print(
             f"CI needs every Python of the matrix; missing: {', '.join(missing)}", file=sys.stderr
