@@ -15,7 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
+# The render helpers live in scripts/ (scripts/examples.py uses them too); tests may import
+# them from here as well.
 from render_helpers import IGNORED, REPO_ROOT
+from render_helpers import export_template as export_template
+from render_helpers import render as render
 
 
 def load_script(relative_path: str) -> ModuleType:
