@@ -111,3 +111,26 @@ def test_the_github_workflow_runs_ci_run_on_the_matrix_pythons_and_java_17() -> 
     assert versions[-1] == "3.11"  # python3 for the template's own tools (requires-python >= 3.11)
     (java,) = [step for step in steps if step.get("uses", "").startswith("actions/setup-java")]
     assert str(java["with"]["java-version"]) == "17"
+
+
+def test_a_missing_interpreter_fails_under_ci_and_skips_elsewhere(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("test_interpreter_matrix.find_interpreter", lambda minor: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI runs every interpreter"):
+        interpreter_of(MATRIX[0])
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match=r"no CPython 3\.10"):
+        interpreter_of(MATRIX[0])
+
+
+def test_interpreters_are_found_where_pyenv_keeps_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for release in ("3.10.2", "3.10.13", "3.10.9", "3.11.7"):
+        binary = tmp_path / "versions" / release / "bin" / f"python{release.rsplit('.', 1)[0]}"
+        binary.parent.mkdir(parents=True)
+        binary.touch()
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
+    assert find_interpreter("3.10") == tmp_path / "versions/3.10.13/bin/python3.10"
