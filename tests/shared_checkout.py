@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from render_helpers import render
 from rendered_checks import Rendered, forget_render, module_name_of
-from rendering import code_checks, make_checkout, render, rendered_pytest, unfinished
+from rendering import code_checks, make_checkout, rendered_pytest, unfinished
 
 
 class SharedCheckout:

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from jinja2 import FileSystemLoader
 from jinja2.sandbox import SandboxedEnvironment
-from rendering import REPO_ROOT
+from render_helpers import REPO_ROOT
 
 COPIER_YML: dict[str, Any] = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
 
@@ -36,7 +36,7 @@ SNAKE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 KEBAB = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 PASCAL = re.compile(r"[A-Z][A-Za-z0-9]*")
 TAKEN_MODULES = {entry["module"] for entry in EXISTING_DESTINATIONS}
-TAKEN_RESOURCE_TYPES = {entry["resource_type"] for entry in EXISTING_DESTINATIONS}
+TAKEN_RESOURCE_TYPES = set(hidden("tracardi_resource_types")["open_source"])
 TAKEN_CLASS_PREFIXES = {entry["class_prefix"].lower() for entry in EXISTING_DESTINATIONS}
 
 
