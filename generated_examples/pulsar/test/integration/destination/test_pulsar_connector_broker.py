@@ -106,9 +106,7 @@ class EmbeddedBroker:
                 time.sleep(0.05)
         self.stop()
         log_text = (self.data_dir / "broker.log").read_text(errors="replace")
-        raise RuntimeError(
-            f"pulsar-lite did not start on port {self.port}:\n{log_text}"
-        )
+        raise RuntimeError(f"pulsar-lite did not start on port {self.port}:\n{log_text}")
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -117,9 +115,7 @@ class EmbeddedBroker:
         self.process = None
 
 
-def start_embedded_broker(
-    tmp_path_factory: pytest.TempPathFactory, settings: str = ""
-) -> EmbeddedBroker:
+def start_embedded_broker(tmp_path_factory: pytest.TempPathFactory, settings: str = "") -> EmbeddedBroker:
     try:
         from pulsar_lite.binary_finder import find_pulsar_lite_binary
     except ImportError:
@@ -195,9 +191,7 @@ def make_connector(
     destination = Destination(
         id="destination-1",
         name="Apache Pulsar destination",
-        destination=DestinationConfig(
-            package=registered.package, init={**(registered.init or {}), **init}
-        ),
+        destination=DestinationConfig(package=registered.package, init={**(registered.init or {}), **init}),
         resource=Entity(id="resource-1"),
         source=NamedEntity(id="source-1", name="Source"),
     )
@@ -228,14 +222,10 @@ class Received:
 
     def by_id(self, property_name: str) -> dict[str, pulsar.Message]:
         # At least once: a record may arrive twice, so the last copy stands for it.
-        return {
-            message.properties()[property_name]: message for message in self.messages
-        }
+        return {message.properties()[property_name]: message for message in self.messages}
 
 
-def consume(
-    service_url: str, token: str | None, topic: str, expected: int, timeout: float = 20
-) -> Received:
+def consume(service_url: str, token: str | None, topic: str, expected: int, timeout: float = 20) -> Received:
     """Read until `expected` distinct messages arrived or `timeout` passed."""
     authentication = pulsar.AuthenticationToken(token) if token else None
     client = pulsar.Client(service_url, authentication=authentication)
@@ -272,9 +262,7 @@ async def test_dispatched_events_arrive_with_body_properties_and_key(
             {"topic": topic, "partition_key": "profile_id", "properties": {}},
         )
         data = {"order": number, "total": 9.5, "customer": "Zoë"}
-        await connector.dispatch_event(
-            data, profile=profile(number), session=SESSION, event=event(number)
-        )
+        await connector.dispatch_event(data, profile=profile(number), session=SESSION, event=event(number))
     received = await asyncio.to_thread(consume, service_url, token, topic, 5)
     messages = received.by_id("tracardi-event-id")
     assert sorted(messages) == [f"event-{number}" for number in range(5)]
@@ -296,9 +284,7 @@ async def test_dispatched_events_arrive_with_body_properties_and_key(
 
 
 @pytest.mark.asyncio
-async def test_debug_dispatches_profiles_with_the_test_credentials(
-    service: tuple[str, str | None], topic: str
-) -> None:
+async def test_debug_dispatches_profiles_with_the_test_credentials(service: tuple[str, str | None], topic: str) -> None:
     service_url, token = service
     nowhere = {"host": f"pulsar://127.0.0.1:{free_port()}"}
     for number in range(3):
@@ -345,9 +331,7 @@ async def test_concurrent_dispatches_all_arrive_through_one_producer(
 
     async def dispatch(number: int) -> None:
         connector = make_connector(credentials(service_url, token), settings)
-        await connector.dispatch_event(
-            {"n": number}, profile=profile(number), session=SESSION, event=event(number)
-        )
+        await connector.dispatch_event({"n": number}, profile=profile(number), session=SESSION, event=event(number))
 
     await asyncio.gather(*(dispatch(number) for number in range(300)))
     assert clients.call_count == 1
@@ -384,17 +368,13 @@ async def test_dispatches_to_a_partitioned_topic_all_arrive_one_partition_a_prof
 
 
 @pytest.mark.asyncio
-async def test_close_flushes_and_a_later_dispatch_reconnects(
-    service: tuple[str, str | None], topic: str
-) -> None:
+async def test_close_flushes_and_a_later_dispatch_reconnects(service: tuple[str, str | None], topic: str) -> None:
     service_url, token = service
     settings = {"topic": topic, "batching_max_publish_delay_ms": 50}
 
     async def dispatch(number: int) -> None:
         connector = make_connector(credentials(service_url, token), settings)
-        await connector.dispatch_event(
-            {"n": number}, profile=profile(number), session=SESSION, event=event(number)
-        )
+        await connector.dispatch_event({"n": number}, profile=profile(number), session=SESSION, event=event(number))
 
     await dispatch(0)
     in_flight = [asyncio.ensure_future(dispatch(number)) for number in range(1, 50)]
@@ -407,18 +387,12 @@ async def test_close_flushes_and_a_later_dispatch_reconnects(
 
 
 @pytest.mark.asyncio
-async def test_unserialisable_data_is_refused_and_nothing_is_sent(
-    service: tuple[str, str | None], topic: str
-) -> None:
+async def test_unserialisable_data_is_refused_and_nothing_is_sent(service: tuple[str, str | None], topic: str) -> None:
     service_url, token = service
     connector = make_connector(credentials(service_url, token), {"topic": topic})
     with pytest.raises(PulsarPayloadError, match="as JSON"):
-        await connector.dispatch_event(
-            {"bad": float("nan")}, profile=profile(1), session=SESSION, event=event(1)
-        )
-    await connector.dispatch_event(
-        {"good": 1}, profile=profile(2), session=SESSION, event=event(2)
-    )
+        await connector.dispatch_event({"bad": float("nan")}, profile=profile(1), session=SESSION, event=event(1))
+    await connector.dispatch_event({"good": 1}, profile=profile(2), session=SESSION, event=event(2))
     # One producer keeps order: had the refused record gone out, it would come first.
     received = await asyncio.to_thread(consume, service_url, token, topic, 1)
     assert list(received.by_id("tracardi-event-id")) == ["event-2"]
@@ -437,9 +411,7 @@ async def test_a_message_larger_than_the_broker_accepts_is_refused_and_not_sent(
             session=SESSION,
             event=event(1),
         )
-    await connector.dispatch_event(
-        {"good": 1}, profile=profile(2), session=SESSION, event=event(2)
-    )
+    await connector.dispatch_event({"good": 1}, profile=profile(2), session=SESSION, event=event(2))
     received = await asyncio.to_thread(consume, service_url, token, topic, 1)
     assert list(received.by_id("tracardi-event-id")) == ["event-2"]
 
@@ -450,9 +422,7 @@ async def test_a_dead_broker_fails_clearly_within_the_timeout(topic: str) -> Non
     connector = make_connector({"host": service_url}, {"topic": topic, **TIMEOUTS})
     started = time.monotonic()
     with pytest.raises(PulsarConnectionError) as raised:
-        await connector.dispatch_event(
-            {"n": 1}, profile=profile(1), session=SESSION, event=event(1)
-        )
+        await connector.dispatch_event({"n": 1}, profile=profile(1), session=SESSION, event=event(1))
     assert time.monotonic() - started < TIMEOUTS["connect_timeout_seconds"] + 3
     assert service_url in str(raised.value)
     assert topic in str(raised.value)
@@ -464,12 +434,8 @@ async def test_a_service_url_naming_several_brokers_reaches_one_that_answers(
 ) -> None:
     service_url = f"pulsar://127.0.0.1:{free_port()},127.0.0.1:{embedded_broker.port}"
     connector = make_connector({"host": service_url}, {"topic": topic, **TIMEOUTS})
-    await connector.dispatch_event(
-        {"n": 1}, profile=profile(1), session=SESSION, event=event(1)
-    )
-    received = await asyncio.to_thread(
-        consume, embedded_broker.service_url, None, topic, 1
-    )
+    await connector.dispatch_event({"n": 1}, profile=profile(1), session=SESSION, event=event(1))
+    received = await asyncio.to_thread(consume, embedded_broker.service_url, None, topic, 1)
     assert list(received.by_id("tracardi-event-id")) == ["event-1"]
 
 
@@ -477,9 +443,7 @@ async def test_a_service_url_naming_several_brokers_reaches_one_that_answers(
 async def test_a_service_url_of_the_wrong_scheme_is_refused_at_once(topic: str) -> None:
     connector = make_connector({"host": "http://127.0.0.1:8080"}, {"topic": topic})
     with pytest.raises(PulsarServiceUrlError, match=re.escape("http://127.0.0.1:8080")):
-        await connector.dispatch_event(
-            {"n": 1}, profile=profile(1), session=SESSION, event=event(1)
-        )
+        await connector.dispatch_event({"n": 1}, profile=profile(1), session=SESSION, event=event(1))
 
 
 @pytest.mark.asyncio
@@ -491,9 +455,7 @@ async def test_dispatches_fail_while_the_broker_is_down_and_recover_after(
 
     async def dispatch(number: int) -> None:
         connector = make_connector({"host": service_url}, settings)
-        await connector.dispatch_event(
-            {"n": number}, profile=profile(number), session=SESSION, event=event(number)
-        )
+        await connector.dispatch_event({"n": number}, profile=profile(number), session=SESSION, event=event(number))
 
     await dispatch(1)
     embedded_broker.stop()

@@ -22,9 +22,7 @@ from tracardi.process_engine.destination.pulsar_handshake import (
 # BaseCommand type (1) = 3 and connected (3) = {server_version (1) = "x"}.
 CONNECTED = bytes.fromhex("0000000b" + "00000007" + "0803" + "1a03" + "0a0178")
 # The same, with max_message_size (3) = 1 MiB, the varint 80 80 40.
-CONNECTED_WITH_LIMIT = bytes.fromhex(
-    "0000000f" + "0000000b" + "0803" + "1a07" + "0a0178" + "18808040"
-)
+CONNECTED_WITH_LIMIT = bytes.fromhex("0000000f" + "0000000b" + "0803" + "1a07" + "0a0178" + "18808040")
 
 
 class ScriptedBroker:
@@ -80,9 +78,7 @@ Broker = Callable[[list[bytes]], ScriptedBroker]
 
 
 def error_frame(server_error: int, message: str) -> bytes:
-    error = (
-        _encode_field(1, 0) + _encode_field(2, server_error) + _encode_field(3, message)
-    )
+    error = _encode_field(1, 0) + _encode_field(2, server_error) + _encode_field(3, message)
     return _encode_frame(_Command.ERROR, error)
 
 
@@ -152,9 +148,7 @@ def test_a_closed_port_is_unreachable_at_once() -> None:
         ("pulsar://[::1]:6650/", [("::1", 6650)]),
     ],
 )
-def test_service_urls_name_their_brokers(
-    service_url: str, addresses: list[tuple[str, int]]
-) -> None:
+def test_service_urls_name_their_brokers(service_url: str, addresses: list[tuple[str, int]]) -> None:
     assert broker_addresses(service_url) == addresses
 
 

@@ -67,9 +67,7 @@ class RecordingProducer:
         thread.join()
 
 
-def shared_producer(
-    mocker: MockerFixture, partitions: int
-) -> tuple[SharedProducer, RecordingProducer]:
+def shared_producer(mocker: MockerFixture, partitions: int) -> tuple[SharedProducer, RecordingProducer]:
     recording = RecordingProducer()
     client = mocker.patch.object(pulsar, "Client").return_value
     client.create_producer.return_value = recording
@@ -78,9 +76,7 @@ def shared_producer(
         if partitions == 1
         else [f"{SETTINGS.topic}-partition-{number}" for number in range(partitions)]
     )
-    mocker.patch.object(
-        producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE
-    )
+    mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
     return SharedProducer(SETTINGS), recording
 
 
@@ -92,14 +88,9 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("the condition never held")
 
 
-async def start_sends(
-    producer: SharedProducer, recording: RecordingProducer, count: int
-) -> list[asyncio.Task[None]]:
+async def start_sends(producer: SharedProducer, recording: RecordingProducer, count: int) -> list[asyncio.Task[None]]:
     """Start `count` sends in one turn of the loop; return once they reached the client."""
-    sends = [
-        asyncio.create_task(producer.send(f"message {number}".encode(), {}, None))
-        for number in range(count)
-    ]
+    sends = [asyncio.create_task(producer.send(f"message {number}".encode(), {}, None)) for number in range(count)]
     await until(lambda: len(recording.sent) == count)
     return sends
 
@@ -151,10 +142,7 @@ async def test_a_send_cancelled_before_its_turn_ends_is_not_sent(
     mocker: MockerFixture,
 ) -> None:
     producer, recording = shared_producer(mocker, partitions=1)
-    sends = [
-        asyncio.create_task(producer.send(f"message {number}".encode(), {}, None))
-        for number in range(3)
-    ]
+    sends = [asyncio.create_task(producer.send(f"message {number}".encode(), {}, None)) for number in range(3)]
     # One step each: every send has queued its message, and the turn has not ended.
     await asyncio.sleep(0)
     sends[2].cancel()

@@ -199,9 +199,7 @@ _producer_settings_cache: dict[
 ] = {}
 
 
-def _producer_settings(
-    credentials: PulsarCredentials, configuration: PulsarConfiguration
-) -> ProducerSettings:
+def _producer_settings(credentials: PulsarCredentials, configuration: PulsarConfiguration) -> ProducerSettings:
     key = (id(credentials), id(configuration))
     known = _producer_settings_cache.get(key)
     if known is not None:
@@ -268,14 +266,10 @@ class PulsarConnector(DestinationInterface):
     def credentials(self) -> PulsarCredentials:
         """Test credentials in debug mode, production credentials otherwise."""
         which = "test" if self.debug else "production"
-        return _validated(
-            PulsarCredentials, self._get_credentials() or {}, f"{which} credentials"
-        )
+        return _validated(PulsarCredentials, self._get_credentials() or {}, f"{which} credentials")
 
     def configuration(self) -> PulsarConfiguration:
-        return _validated(
-            PulsarConfiguration, self.destination.destination.init, "init settings"
-        )
+        return _validated(PulsarConfiguration, self.destination.destination.init, "init settings")
 
     async def _dispatch(self, record: DispatchRecord) -> None:
         await self._send(self.credentials(), self.configuration(), record)

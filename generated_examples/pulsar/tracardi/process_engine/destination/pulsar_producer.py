@@ -67,9 +67,7 @@ class ProducerSettings(NamedTuple):
 
     def __repr__(self) -> str:
         shown = self._replace(token="<token>" if self.token else None)
-        fields = ", ".join(
-            f"{name}={value!r}" for name, value in shown._asdict().items()
-        )
+        fields = ", ".join(f"{name}={value!r}" for name, value in shown._asdict().items())
         return f"ProducerSettings({fields})"
 
     def where(self) -> str:
@@ -108,19 +106,14 @@ def _delivery_error(error_name: str, settings: ProducerSettings) -> PulsarDelive
     """One clear error for a failure the Pulsar client reports by name."""
     where = settings.where()
     if error_name == "AuthenticationError":
-        return PulsarAuthenticationError(
-            f"Apache Pulsar refused the token for {where} ({error_name})"
-        )
+        return PulsarAuthenticationError(f"Apache Pulsar refused the token for {where} ({error_name})")
     if error_name == "AuthorizationError":
         with_what = "this token" if settings.token else "no token"
         return PulsarAuthenticationError(
-            f"Apache Pulsar does not allow publishing to {where} with {with_what} "
-            f"({error_name})"
+            f"Apache Pulsar does not allow publishing to {where} with {with_what} ({error_name})"
         )
     if error_name == "ErrorGettingAuthenticationData":
-        return PulsarAuthenticationError(
-            f"The token for {where} could not be read ({error_name})"
-        )
+        return PulsarAuthenticationError(f"The token for {where} could not be read ({error_name})")
     if error_name in ("TopicNotFound", "InvalidTopicName", "NotAllowedError"):
         return PulsarTopicError(
             f"Cannot publish to {where}: the topic, its tenant or its namespace does not "
@@ -141,23 +134,16 @@ def _check_broker_accepts(settings: ProducerSettings) -> int:
     """The largest message the broker accepts, once it has accepted the token."""
     where = settings.where()
     try:
-        return check_broker_accepts(
-            settings.service_url, settings.token, settings.connect_timeout_seconds
-        )
+        return check_broker_accepts(settings.service_url, settings.token, settings.connect_timeout_seconds)
     except ValueError as error:
         raise PulsarServiceUrlError(
-            f"Invalid Apache Pulsar service URL {settings.service_url!r} for topic "
-            f"{settings.topic!r}: {error}"
+            f"Invalid Apache Pulsar service URL {settings.service_url!r} for topic {settings.topic!r}: {error}"
         ) from None
     except BrokerUnreachable as error:
-        raise PulsarConnectionError(
-            f"Cannot connect to Apache Pulsar for {where}: {error}"
-        ) from None
+        raise PulsarConnectionError(f"Cannot connect to Apache Pulsar for {where}: {error}") from None
     except TokenRefused as error:
         if settings.token:
-            raise PulsarAuthenticationError(
-                f"Apache Pulsar refused the token for {where} ({error})"
-            ) from None
+            raise PulsarAuthenticationError(f"Apache Pulsar refused the token for {where} ({error})") from None
         raise PulsarAuthenticationError(
             f"Apache Pulsar requires a token for {where}, and none is set ({error})"
         ) from None
@@ -170,9 +156,7 @@ class SharedProducer:
         """Connect and create the producer; blocks, so it runs on a worker thread."""
         self.settings = settings
         self.max_payload_size = _check_broker_accepts(settings) - MESSAGE_OVERHEAD
-        authentication = (
-            pulsar.AuthenticationToken(settings.token) if settings.token else None
-        )
+        authentication = pulsar.AuthenticationToken(settings.token) if settings.token else None
         self._client = pulsar.Client(
             settings.service_url,
             authentication=authentication,
@@ -200,13 +184,9 @@ class SharedProducer:
             raise
         self._acknowledges_in_order = len(partitions) == 1
         # asyncio primitives belong to one event loop, so each loop gets its own link.
-        self._links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopLink] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopLink] = weakref.WeakKeyDictionary()
 
-    async def send(
-        self, payload: bytes, properties: dict[str, str], partition_key: str | None
-    ) -> None:
+    async def send(self, payload: bytes, properties: dict[str, str], partition_key: str | None) -> None:
         """Send one message and wait for the broker's acknowledgement."""
         if len(payload) > self.max_payload_size:
             raise PulsarMessageSizeError(
@@ -273,9 +253,7 @@ class _LoopLink:
     acknowledgements of a burst wake the loop once.
     """
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, producer: SharedProducer
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, producer: SharedProducer) -> None:
         # A weak reference, so that a closed loop can leave the producer's links.
         self._loop = weakref.ref(loop)
         self._producer = producer
@@ -349,8 +327,7 @@ def _create(settings: ProducerSettings, creation: Future[SharedProducer]) -> Non
         if name in ("InvalidUrl", "InvalidConfiguration"):
             creation.set_exception(
                 PulsarServiceUrlError(
-                    f"Invalid Apache Pulsar service URL {settings.service_url!r} for "
-                    f"topic {settings.topic!r} ({name})"
+                    f"Invalid Apache Pulsar service URL {settings.service_url!r} for topic {settings.topic!r} ({name})"
                 )
             )
         else:
@@ -362,9 +339,7 @@ def _create(settings: ProducerSettings, creation: Future[SharedProducer]) -> Non
         creation.set_result(producer)
 
 
-def _forget(
-    settings: ProducerSettings, entry: SharedProducer | Future[SharedProducer]
-) -> bool:
+def _forget(settings: ProducerSettings, entry: SharedProducer | Future[SharedProducer]) -> bool:
     """Drop the entry unless another has taken its place; whether it was dropped."""
     with _producers_lock:
         if _producers.get(settings) is not entry:
@@ -427,9 +402,7 @@ def close_all_producers() -> None:
                 entry = entry.result(timeout=settings.connect_timeout_seconds)
             entry.close()
         except Exception as error:
-            logger.warning(
-                f"Closing the producer for {settings.where()} failed: {error}"
-            )
+            logger.warning(f"Closing the producer for {settings.where()} failed: {error}")
 
 
 atexit.register(close_all_producers)
