@@ -8,11 +8,14 @@ these tests skip and say so.
 """
 
 import asyncio
+import contextlib
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -64,11 +67,11 @@ def free_port() -> int:
 class EmbeddedBroker:
     """pulsar-lite on a loopback port, which can stop and start again on the same data."""
 
-    def __init__(self, binary: str, data_dir: Path, settings: str = "") -> None:
+    def __init__(self, binary: str, data_dir: Path, settings: str = "", port: int | None = None) -> None:
         self.binary = binary
         self.data_dir = data_dir
         self.settings = settings
-        self.port = free_port()
+        self.port = port or free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -115,13 +118,15 @@ class EmbeddedBroker:
         self.process = None
 
 
-def start_embedded_broker(tmp_path_factory: pytest.TempPathFactory, settings: str = "") -> EmbeddedBroker:
+def start_embedded_broker(
+    tmp_path_factory: pytest.TempPathFactory, settings: str = "", port: int | None = None
+) -> EmbeddedBroker:
     try:
         from pulsar_lite.binary_finder import find_pulsar_lite_binary
     except ImportError:
         pytest.skip(HOW_TO_RUN)
     data_dir = tmp_path_factory.mktemp("pulsar-lite")
-    broker = EmbeddedBroker(find_pulsar_lite_binary(), data_dir, settings)
+    broker = EmbeddedBroker(find_pulsar_lite_binary(), data_dir, settings, port)
     broker.start()
     return broker
 
@@ -451,7 +456,7 @@ async def test_dispatches_fail_while_the_broker_is_down_and_recover_after(
     embedded_broker: EmbeddedBroker, topic: str
 ) -> None:
     service_url = embedded_broker.service_url
-    settings = {"topic": topic, **TIMEOUTS}
+    settings = {"topic": topic, **TIMEOUTS, "unreachable_backoff_seconds": 1.0}
 
     async def dispatch(number: int) -> None:
         connector = make_connector({"host": service_url}, settings)
@@ -475,5 +480,177 @@ async def test_dispatches_fail_while_the_broker_is_down_and_recover_after(
         except PulsarConnectionError:
             if time.monotonic() > deadline:
                 raise
+            await asyncio.sleep(0.1)
     received = await asyncio.to_thread(consume, service_url, None, topic, 2)
     assert {"event-1", "event-3"} <= set(received.by_id("tracardi-event-id"))
+
+
+class Gate:
+    """A loopback TCP listener before a broker: it forwards, or accepts and never answers.
+
+    Only the handshake and the lookup go through it: the producer then connects to the
+    address the broker advertises.
+    """
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.listener.getsockname()[1]
+        self.target: int | None = None
+        self.sockets: list[socket.socket] = []
+        self.lock = threading.Lock()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def service_url(self) -> str:
+        return f"pulsar://127.0.0.1:{self.port}"
+
+    def forward_to(self, port: int | None) -> None:
+        """Forward new connections to `port`, or answer nothing (None); drop the open ones."""
+        with self.lock:
+            self.target = port
+            sockets, self.sockets = self.sockets, []
+        for connection in sockets:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+            connection.close()
+
+    def close(self) -> None:
+        self.forward_to(None)
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                target = self.target
+                self.sockets.append(connection)
+            upstream = None
+            if target is not None:
+                upstream = socket.create_connection(("127.0.0.1", target))
+                with self.lock:
+                    self.sockets.append(upstream)
+                threading.Thread(target=self._pump, args=(upstream, connection), daemon=True).start()
+            threading.Thread(target=self._pump, args=(connection, upstream), daemon=True).start()
+
+    def _pump(self, source: socket.socket, sink: socket.socket | None) -> None:
+        while True:
+            try:
+                data = source.recv(65536)
+                if not data:
+                    return
+                if sink is not None and self.target is not None:
+                    sink.sendall(data)
+            except OSError:
+                return
+
+
+@pytest.fixture
+def gate() -> Iterator[Gate]:
+    listener = Gate()
+    yield listener
+    listener.close()
+
+
+# A short window, so that the tests see it pass.
+BACKOFF = {**TIMEOUTS, "unreachable_backoff_seconds": 1.0}
+
+
+async def timed_failure(service_url: str, topic: str, number: int) -> tuple[float, str]:
+    """How long a dispatch took to fail with a connection error, and the error."""
+    connector = make_connector({"host": service_url}, {"topic": topic, **BACKOFF})
+    started = time.monotonic()
+    with pytest.raises(PulsarConnectionError) as raised:
+        await connector.dispatch_event({"n": number}, profile=profile(number), session=SESSION, event=event(number))
+    return time.monotonic() - started, str(raised.value)
+
+
+async def dispatch_until_delivered(service_url: str, topic: str, number: int, within: float = 30) -> None:
+    connector = make_connector({"host": service_url}, {"topic": topic, **BACKOFF})
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            await connector.dispatch_event({"n": number}, profile=profile(number), session=SESSION, event=event(number))
+            return
+        except PulsarConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+def assert_fails_fast(failure: tuple[float, str], service_url: str, topic: str) -> None:
+    seconds, message = failure
+    assert seconds < 0.1, f"took {seconds:.3f} s: {message}"
+    assert service_url in message
+    assert topic in message
+    assert "not tried again" in message
+
+
+@pytest.mark.asyncio
+async def test_a_silent_broker_costs_one_dispatch_the_timeout_then_dispatches_fail_fast(
+    gate: Gate, embedded_broker: EmbeddedBroker, topic: str
+) -> None:
+    url = gate.service_url
+    seconds, message = await timed_failure(url, topic, 1)
+    assert seconds >= TIMEOUTS["connect_timeout_seconds"] - 0.2
+    assert url in message and topic in message
+    for number in range(2, 7):
+        assert_fails_fast(await timed_failure(url, topic, number), url, topic)
+    await asyncio.sleep(BACKOFF["unreachable_backoff_seconds"])
+    # After the window one dispatch tries again, and pays the timeout; the others still fail fast.
+    probe = asyncio.ensure_future(timed_failure(url, topic, 7))
+    await asyncio.sleep(0.2)
+    assert_fails_fast(await timed_failure(url, topic, 8), url, topic)
+    assert (await probe)[0] >= TIMEOUTS["connect_timeout_seconds"] - 0.5
+    gate.forward_to(embedded_broker.port)
+    await asyncio.sleep(BACKOFF["unreachable_backoff_seconds"])
+    await dispatch_until_delivered(url, topic, 9, within=1)
+    await dispatch_until_delivered(url, topic, 10, within=1)
+    received = await asyncio.to_thread(consume, embedded_broker.service_url, None, topic, 2)
+    assert set(received.by_id("tracardi-event-id")) == {"event-9", "event-10"}
+
+
+@pytest.mark.asyncio
+async def test_a_refused_port_fails_fast_and_dispatches_flow_once_a_broker_listens_there(
+    tmp_path_factory: pytest.TempPathFactory, topic: str
+) -> None:
+    port = free_port()
+    url = f"pulsar://127.0.0.1:{port}"
+    seconds, message = await timed_failure(url, topic, 1)
+    assert seconds < 1, "a refused connection is reported at once"
+    assert url in message and topic in message
+    for number in range(2, 7):
+        assert_fails_fast(await timed_failure(url, topic, number), url, topic)
+    broker = start_embedded_broker(tmp_path_factory, port=port)
+    try:
+        await asyncio.sleep(BACKOFF["unreachable_backoff_seconds"])
+        await dispatch_until_delivered(url, topic, 7, within=1)
+        received = await asyncio.to_thread(consume, url, None, topic, 1)
+        assert list(received.by_id("tracardi-event-id")) == ["event-7"]
+    finally:
+        broker.stop()
+
+
+@pytest.mark.asyncio
+async def test_a_broker_going_silent_under_a_producer_costs_one_send_timeout_then_fails_fast(
+    embedded_broker: EmbeddedBroker, topic: str
+) -> None:
+    url = embedded_broker.service_url
+    await dispatch_until_delivered(url, topic, 1, within=5)
+    assert embedded_broker.process is not None
+    # Stopped, the broker keeps its connections open and answers nothing, as a hung one does.
+    embedded_broker.process.send_signal(signal.SIGSTOP)
+    try:
+        seconds, message = await timed_failure(url, topic, 2)
+        assert TIMEOUTS["send_timeout_seconds"] - 0.5 <= seconds < TIMEOUTS["send_timeout_seconds"] + 3
+        assert url in message and topic in message
+        for number in range(3, 8):
+            assert_fails_fast(await timed_failure(url, topic, number), url, topic)
+    finally:
+        embedded_broker.process.send_signal(signal.SIGCONT)
+    await dispatch_until_delivered(url, topic, 8)
+    # The message that timed out may still arrive once the broker resumes (at least once).
+    received = await asyncio.to_thread(consume, url, None, topic, 3, 5)
+    assert {"event-1", "event-8"} <= set(received.by_id("tracardi-event-id"))

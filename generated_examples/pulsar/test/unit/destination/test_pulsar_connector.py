@@ -47,6 +47,7 @@ VALID_INIT: dict[str, Any] = {
     "max_pending_messages": 7,
     "connect_timeout_seconds": 7,
     "send_timeout_seconds": 7,
+    "unreachable_backoff_seconds": 2.5,
     "properties": {
         "key": "value",
     },
@@ -64,6 +65,7 @@ WRONG_INIT: dict[str, Any] = {
     "max_pending_messages": "seven",
     "connect_timeout_seconds": "seven",
     "send_timeout_seconds": "seven",
+    "unreachable_backoff_seconds": "two and a half",
     "properties": [
         "not",
         "a",

@@ -36,6 +36,7 @@ SETTINGS = ProducerSettings(
     max_pending_messages=100,
     connect_timeout_seconds=5,
     send_timeout_seconds=10,
+    unreachable_backoff_seconds=5.0,
 )
 
 

@@ -77,6 +77,10 @@ class PulsarConfiguration(BaseModel):
         default=10,
         description="How long to wait for the broker to acknowledge a message before failing with an error.",
     )
+    unreachable_backoff_seconds: float = Field(
+        default=5.0,
+        description="After the broker could not be reached, dispatches fail at once for this long, so that tracked events do not each wait for the timeout; then one dispatch tries again.",
+    )
     properties: dict[str, str] = Field(
         default={},
         description="Message properties added to every message, such as the environment name.",
@@ -215,6 +219,7 @@ def _producer_settings(credentials: PulsarCredentials, configuration: PulsarConf
         max_pending_messages=configuration.max_pending_messages,
         connect_timeout_seconds=configuration.connect_timeout_seconds,
         send_timeout_seconds=configuration.send_timeout_seconds,
+        unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
     )
     if len(_producer_settings_cache) >= VALIDATED_CACHE_SIZE:
         _producer_settings_cache.clear()

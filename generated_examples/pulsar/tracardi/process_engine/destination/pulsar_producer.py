@@ -11,6 +11,14 @@ whether it accepts the token, which the Pulsar client itself never reports.
 
 Nothing here blocks the event loop: producers are created on a worker thread, and sends use
 the client's own threads, their acknowledgements handed back to the loop that is waiting.
+
+Tracardi awaits dispatch inside the /track request, so a broker that cannot be reached would
+cost every tracked event the connect or send timeout. When a dispatch finds the broker
+unreachable, the dispatches to the same service URL and topic fail at once with its error for
+unreachable_backoff_seconds (pulsar_outages); then one dispatch tries again.
+
+Works with pulsar-client 3.3.0 (Tracardi's pin) to 3.13 (the newest, tested); its public API
+only, the same calls on both.
 """
 
 import asyncio
@@ -30,6 +38,7 @@ from tracardi.process_engine.destination.pulsar_handshake import (
     TokenRefused,
     check_broker_accepts,
 )
+from tracardi.process_engine.destination.pulsar_outages import Outages
 
 logger = get_logger(__name__)
 
@@ -64,6 +73,7 @@ class ProducerSettings(NamedTuple):
     max_pending_messages: int
     connect_timeout_seconds: int
     send_timeout_seconds: int
+    unreachable_backoff_seconds: float
 
     def __repr__(self) -> str:
         shown = self._replace(token="<token>" if self.token else None)
@@ -310,6 +320,9 @@ class _LoopLink:
                     future.set_exception(_delivery_error(result.name, settings))
 
 
+# Brokers that could not be reached lately, by service URL and topic.
+_outages = Outages()
+
 # A Future while the producer is being created, the producer once it is.
 _producers: dict[ProducerSettings, SharedProducer | Future[SharedProducer]] = {}
 _producers_lock = threading.Lock()
@@ -380,15 +393,20 @@ async def publish(
     properties: dict[str, str],
     partition_key: str | None,
 ) -> None:
-    """Publish one message and wait until the broker has stored it."""
-    producer = await get_producer(settings)
-    try:
-        await producer.send(payload, properties, partition_key)
-    except ProducerClosedError:
-        if _forget(settings, producer):
-            producer.close()
+    """Publish one message and wait until the broker has stored it.
+
+    While the broker is unreachable, fails at once for the back-off window after a failure.
+    """
+    endpoint = (settings.service_url, settings.topic)
+    with _outages.attempt(endpoint, settings.unreachable_backoff_seconds, (PulsarConnectionError,)):
         producer = await get_producer(settings)
-        await producer.send(payload, properties, partition_key)
+        try:
+            await producer.send(payload, properties, partition_key)
+        except ProducerClosedError:
+            if _forget(settings, producer):
+                producer.close()
+            producer = await get_producer(settings)
+            await producer.send(payload, properties, partition_key)
 
 
 def close_all_producers() -> None:

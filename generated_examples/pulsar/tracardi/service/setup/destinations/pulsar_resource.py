@@ -34,6 +34,7 @@ PULSAR_RESOURCE = ResourceSettings(
             "max_pending_messages": 1000,
             "connect_timeout_seconds": 5,
             "send_timeout_seconds": 10,
+            "unreachable_backoff_seconds": 5.0,
             "properties": {},
         },
         form=Form(
@@ -145,6 +146,18 @@ PULSAR_RESOURCE = ResourceSettings(
                                 type="text",
                                 props={
                                     "label": "Send timeout (s)",
+                                },
+                            ),
+                            required=False,
+                        ),
+                        FormField(
+                            id="unreachable_backoff_seconds",
+                            name="Back-off when unreachable (s)",
+                            description="After the broker could not be reached, dispatches fail at once for this long, so that tracked events do not each wait for the timeout; then one dispatch tries again.",
+                            component=FormComponent(
+                                type="text",
+                                props={
+                                    "label": "Back-off when unreachable (s)",
                                 },
                             ),
                             required=False,
