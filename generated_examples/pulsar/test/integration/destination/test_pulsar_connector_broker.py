@@ -373,9 +373,13 @@ async def test_dispatches_to_a_partitioned_topic_all_arrive_one_partition_a_prof
 
 
 @pytest.mark.asyncio
-async def test_close_flushes_and_a_later_dispatch_reconnects(service: tuple[str, str | None], topic: str) -> None:
+async def test_close_flushes_and_a_later_dispatch_reconnects(
+    service: tuple[str, str | None], topic: str, mocker: MockerFixture
+) -> None:
     service_url, token = service
-    settings = {"topic": topic, "batching_max_publish_delay_ms": 50}
+    # Batches wait 500 ms to fill, so the messages are still in the client when close starts.
+    settings = {"topic": topic, "batching_max_publish_delay_ms": 500}
+    clients = mocker.spy(pulsar, "Client")
 
     async def dispatch(number: int) -> None:
         connector = make_connector(credentials(service_url, token), settings)
@@ -384,9 +388,16 @@ async def test_close_flushes_and_a_later_dispatch_reconnects(service: tuple[str,
     await dispatch(0)
     in_flight = [asyncio.ensure_future(dispatch(number)) for number in range(1, 50)]
     await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert not any(dispatch.done() for dispatch in in_flight)
     await asyncio.to_thread(close_all_producers)
-    await asyncio.gather(*in_flight)
+    await asyncio.sleep(0)
+    # Flushed by close, so acknowledged by the producer that was closed: a dispatch resent
+    # through a new producer would still be waiting for its client, and make a second one.
+    assert all(dispatch.done() and not dispatch.exception() for dispatch in in_flight)
+    assert clients.call_count == 1
     await dispatch(50)
+    assert clients.call_count == 2
     received = await asyncio.to_thread(consume, service_url, token, topic, 51)
     assert len(received.by_id("tracardi-event-id")) == 51
 
