@@ -156,6 +156,36 @@ async def test_a_send_cancelled_before_its_turn_ends_is_not_sent(
 
 
 @pytest.mark.asyncio
+async def test_a_lone_message_skips_the_batch_delay_and_a_burst_after_it_waits_for_it(
+    mocker: MockerFixture,
+) -> None:
+    producer, batched = shared_producer(mocker, partitions=1)
+    lone = RecordingProducer()
+    producer._lone_producer = lone
+    first = asyncio.create_task(producer.send(b"alone", {}, None))
+    await until(lambda: len(lone.sent) == 1)
+    burst = [asyncio.create_task(producer.send(f"burst {number}".encode(), {}, None)) for number in range(3)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    # Sent through the other producer now, the burst could be stored before the lone message.
+    assert batched.sent == []
+    lone.acknowledge(0)
+    await asyncio.wait_for(first, 5)
+    await until(lambda: len(batched.sent) == 3)
+    assert batched.contents() == [b"burst 0", b"burst 1", b"burst 2"]
+    assert batched.with_callback() == [False, False, True]
+    batched.acknowledge(2)
+    await asyncio.wait_for(asyncio.gather(*burst), 5)
+
+
+def test_a_producer_that_does_not_batch_is_its_own_lone_producer(mocker: MockerFixture) -> None:
+    mocker.patch.object(pulsar, "Client")
+    mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
+    producer = SharedProducer(SETTINGS._replace(batching_enabled=False))
+    assert producer._lone_producer is producer._producer
+
+
+@pytest.mark.asyncio
 async def test_a_message_larger_than_the_broker_accepts_is_refused_before_sending(
     mocker: MockerFixture,
 ) -> None:

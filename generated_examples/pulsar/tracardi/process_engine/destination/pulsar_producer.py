@@ -176,15 +176,25 @@ class SharedProducer:
             # GIL, for every debug line of every message.
             logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn),
         )
+        options = {
+            "compression_type": COMPRESSION_TYPES[settings.compression],
+            "max_pending_messages": settings.max_pending_messages,
+            "send_timeout_millis": settings.send_timeout_seconds * 1000,
+            "block_if_queue_full": False,
+        }
         try:
             self._producer = self._client.create_producer(
                 settings.topic,
-                compression_type=COMPRESSION_TYPES[settings.compression],
                 batching_enabled=settings.batching_enabled,
                 batching_max_publish_delay_ms=settings.batching_max_publish_delay_ms,
-                max_pending_messages=settings.max_pending_messages,
-                send_timeout_millis=settings.send_timeout_seconds * 1000,
-                block_if_queue_full=False,
+                **options,
+            )
+            # A message with nothing else in flight would wait the whole batch delay for
+            # company that is not coming; it goes through a producer that does not batch.
+            self._lone_producer = (
+                self._client.create_producer(settings.topic, batching_enabled=False, **options)
+                if settings.batching_enabled
+                else self._producer
             )
             # A producer acknowledges in the order it sends, but a partitioned topic's
             # producer only within each partition.
@@ -212,15 +222,18 @@ class SharedProducer:
             link.queue(_Message(payload, properties, partition_key, acknowledged))
             await acknowledged
 
-    def send_turn(self, messages: list["_Message"], link: "_LoopLink") -> None:
+    def send_turn(self, messages: list["_Message"], link: "_LoopLink", lone: bool) -> int:
         """Send a turn's messages, each acknowledgement answering for those before it.
 
         A producer acknowledges in the order it sends, so the last message's acknowledgement
         answers for the whole turn; a partitioned topic's producer only within each
         partition, so there each message answers for itself. What could fail one message
         alone is ruled out before it is sent: a full queue by the room semaphore, a message
-        too large by send(); the client sets no memory limit.
+        too large by send(); the client sets no memory limit. Returns how many
+        acknowledgements will come.
         """
+        producer = self._lone_producer if lone else self._producer
+        callbacks = 0
         answered_for: list[asyncio.Future[None]] = []
         for position, message in enumerate(messages, start=1):
             answered_for.append(message.acknowledged)
@@ -228,16 +241,19 @@ class SharedProducer:
             if position == len(messages) or not self._acknowledges_in_order:
                 callback = functools.partial(link.on_acknowledged, answered_for)
                 answered_for = []
-            self._producer.send_async(
+                callbacks += 1
+            producer.send_async(
                 message.payload,
                 callback,
                 properties=message.properties,
                 partition_key=message.partition_key,
             )
+        return callbacks
 
     def close(self) -> None:
-        """Flush pending messages, then close the producer and its client."""
+        """Flush pending messages, then close the producers and their client."""
         try:
+            self._lone_producer.flush()
             self._producer.flush()
         except pulsar.PulsarException as error:
             logger.warning(f"Could not flush {self.settings.where()}: {error}")
@@ -261,6 +277,11 @@ class _LoopLink:
     what limits throughput. So the messages a turn of the loop dispatches are sent together
     after it, with as few callbacks as the producer's ordering allows, and the
     acknowledgements of a burst wake the loop once.
+
+    A turn of one message, with nothing in flight, goes through the producer that does not
+    batch. Two producers may store their messages in either order, so messages go through
+    the one that has messages in flight; a burst that finds a lone message in flight waits
+    for its acknowledgement, then goes through the batching producer.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, producer: SharedProducer) -> None:
@@ -270,6 +291,11 @@ class _LoopLink:
         # Keeps a burst under max_pending_messages, which would fail it otherwise.
         self.room = asyncio.Semaphore(producer.settings.max_pending_messages)
         self._turn: list[_Message] = []
+        # Acknowledgements still to come, whether they come from the lone producer, and the
+        # messages waiting for the lone producer's.
+        self._unanswered = 0
+        self._lone = False
+        self._held: list[_Message] = []
         self._lock = threading.Lock()
         # Not empty exactly while a call of _settle_all is on its way to the loop.
         self._outcomes: list[tuple[list[asyncio.Future[None]], pulsar.Result]] = []
@@ -282,10 +308,16 @@ class _LoopLink:
 
     def _send_turn(self) -> None:
         turn, self._turn = self._turn, []
+        self._held += turn
+        if self._lone and self._unanswered and len(self._held) > 1:
+            return
         # A dispatch cancelled while queued is not sent.
-        messages = [message for message in turn if not message.acknowledged.done()]
+        messages = [message for message in self._held if not message.acknowledged.done()]
+        self._held = []
         if messages:
-            self._producer.send_turn(messages, self)
+            lone = len(messages) == 1 and (self._lone or not self._unanswered)
+            self._lone = lone and self._producer.settings.batching_enabled
+            self._unanswered += self._producer.send_turn(messages, self, self._lone)
 
     def on_acknowledged(
         self,
@@ -310,6 +342,9 @@ class _LoopLink:
         with self._lock:
             outcomes, self._outcomes = self._outcomes, []
         settings = self._producer.settings
+        self._unanswered -= len(outcomes)
+        if self._held and not self._unanswered:
+            self._send_turn()
         for futures, result in outcomes:
             for future in futures:
                 if future.done():

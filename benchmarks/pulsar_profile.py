@@ -1,0 +1,83 @@
+"""Where a Pulsar dispatch's time goes, on the event loop's thread (docs/decisions/pulsar-throughput.md).
+
+    .venv/bin/python benchmarks/pulsar_profile.py [--events 20000] [--concurrency 1000]
+
+Prints, for the rendered connector and the raw closed loop at one concurrency: the loop
+thread's CPU per message, Python calls per message (cProfile, which profiles only the thread
+that enables it: the loop's) and the functions with the most own time; then, at concurrency 1,
+the latency of a lone message with batching as configured (1 ms) and without batching, which
+tells the batch delay from the wait for the broker.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import io
+import os
+import pstats
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import harness  # noqa: E402
+import pulsar_dispatch  # noqa: E402
+
+
+async def profiled(name: str, dispatch: harness.Dispatch, events: int, concurrency: int) -> None:
+    await dispatch(-1)
+    profile = cProfile.Profile()
+    numbers = iter(range(events))
+
+    async def worker() -> None:
+        for number in numbers:
+            await dispatch(number)
+
+    cpu_started, started = time.thread_time(), time.perf_counter()
+    profile.enable()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    profile.disable()
+    seconds, cpu = time.perf_counter() - started, time.thread_time() - cpu_started
+    stats = pstats.Stats(profile)
+    calls = sum(row[1] for row in stats.stats.values())  # type: ignore[attr-defined]
+    print(f"## {name}, {concurrency} concurrent, {events:,} messages (under cProfile)")
+    print(
+        f"{events / seconds:,.0f} msg/s profiled; loop thread CPU {cpu / events * 1e6:.1f} µs/msg; "
+        f"{calls / events:.1f} Python calls/msg"
+    )
+    text = io.StringIO()
+    pstats.Stats(profile, stream=text).sort_stats("tottime").print_stats(18)
+    lines = text.getvalue().splitlines()
+    start = next(i for i, line in enumerate(lines) if "ncalls" in line)
+    print("\n".join(line[:150] for line in lines[start:] if line.strip()))
+    print()
+
+
+async def lone_message_latency(bench: pulsar_dispatch.PulsarBench, events: int) -> None:
+    print("## A lone message (1 in flight), raw closed loop: batching as configured against none")
+    for batching in (True, False):
+        bench.init = {**bench.init, "batching_enabled": batching}
+        run = await harness.dispatch_concurrently(events, 1, bench.closed_loop())
+        print(
+            f"batching {'on, 1 ms delay' if batching else 'off'}: p50 {run.percentile(50):.2f} ms, "
+            f"p99 {run.percentile(99):.2f} ms, {run.rate:,.0f} msg/s"
+        )
+    bench.init = {**bench.init, "batching_enabled": True}
+
+
+async def main_async(options: argparse.Namespace) -> None:
+    async with pulsar_dispatch.bench(options) as bench:
+        for name, factory in (("rendered connector", bench.rendered), ("raw closed loop", bench.closed_loop)):
+            await profiled(name, factory(), options.events, options.concurrency)
+        await lone_message_latency(bench, 1000)
+    print(f"load average {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--concurrency", type=int, default=1000)
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(main_async(parser.parse_args()))
