@@ -1,4 +1,4 @@
-"""Where a Pulsar dispatch's time goes, on the event loop's thread (docs/decisions/pulsar-throughput.md).
+"""Where a Pulsar dispatch's time goes on the event loop's thread (see docs/decisions).
 
     .venv/bin/python benchmarks/pulsar_profile.py [--events 20000] [--concurrency 1000]
 
@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import harness  # noqa: E402
-import pulsar_dispatch  # noqa: E402
+import harness
+import pulsar_dispatch
 
 
 async def profiled(name: str, dispatch: harness.Dispatch, events: int, concurrency: int) -> None:
@@ -55,6 +55,30 @@ async def profiled(name: str, dispatch: harness.Dispatch, events: int, concurren
     print()
 
 
+async def awaited_dispatch_floor(events: int, concurrency: int) -> None:
+    """An awaited dispatch with no client and no connector: a future per message, the futures
+    of a turn resolved together after it, as the rendered producer's acknowledgements are."""
+    loop = asyncio.get_running_loop()
+    turn: list[asyncio.Future[None]] = []
+
+    def settle() -> None:
+        for future in turn:
+            future.set_result(None)
+        turn.clear()
+
+    async def dispatch(number: int) -> None:
+        acknowledged = loop.create_future()
+        if not turn:
+            loop.call_soon(settle)
+        turn.append(acknowledged)
+        await acknowledged
+
+    run = await harness.dispatch_concurrently(events, concurrency, dispatch)
+    print(f"## The awaited dispatch alone (harness worker, future, turn), {concurrency} concurrent")
+    print(f"{run.rate:,.0f} dispatches/s; loop thread CPU {run.cpu_us_per_message:.1f} µs/dispatch")
+    print()
+
+
 async def lone_message_latency(bench: pulsar_dispatch.PulsarBench, events: int) -> None:
     print("## A lone message (1 in flight), raw closed loop: batching as configured against none")
     for batching in (True, False):
@@ -69,8 +93,12 @@ async def lone_message_latency(bench: pulsar_dispatch.PulsarBench, events: int) 
 
 async def main_async(options: argparse.Namespace) -> None:
     async with pulsar_dispatch.bench(options) as bench:
-        for name, factory in (("rendered connector", bench.rendered), ("raw closed loop", bench.closed_loop)):
+        for name, factory in (
+            ("rendered connector", bench.rendered),
+            ("raw closed loop", bench.closed_loop),
+        ):
             await profiled(name, factory(), options.events, options.concurrency)
+        await awaited_dispatch_floor(options.events, options.concurrency)
         await lone_message_latency(bench, 1000)
     print(f"load average {os.getloadavg()}")
 
