@@ -169,7 +169,9 @@ class Results:
     rendered: dict[int, list[Run]] = field(default_factory=dict)
     closed_loop: dict[int, list[Run]] = field(default_factory=dict)
     open_loop: list[Run] = field(default_factory=list)
-    lags: list[float] = field(default_factory=list)
+    # The ticker's lag: with the rendered connector, with the raw closed loop, and with no
+    # dispatches at all (what the machine itself costs).
+    lags: dict[str, list[float]] = field(default_factory=dict)
     lag_events: int = 0
 
 
@@ -191,7 +193,16 @@ async def measure(transport: Transport, options: argparse.Namespace) -> Results:
             f"{transport.name}: round {round_number + 1} of {options.rounds} done", file=sys.stderr
         )
     results.lag_events = options.lag_seconds * 500
-    results.lags = await loop_lag(transport.rendered(), results.lag_events, 500)
+
+    async def nothing(number: int) -> None:
+        pass
+
+    for name, dispatch in (
+        ("rendered connector", transport.rendered()),
+        ("raw, closed loop", transport.closed_loop()),
+        ("no dispatches (the machine's own lag)", nothing),
+    ):
+        results.lags[name] = await loop_lag(dispatch, results.lag_events, 500)
     return results
 
 
@@ -224,21 +235,25 @@ def report(results: Results) -> list[str]:
             )
         ]
         ratios.append(f"x{concurrency}: {', '.join(by_round)}")
-    lag_ms = sorted(lag * 1000 for lag in results.lags)
-    p99 = quantiles(lag_ms, n=100, method="inclusive")[98]
     open_rates = ", ".join(f"{run.rate:,.0f}" for run in results.open_loop)
-    changes = [run.rss_change_mb for runs in results.rendered.values() for run in runs]
     lines += [
         "",
         f"Rendered / closed loop, round by round: {'; '.join(ratios)}.",
         f"Open loop, round by round: {open_rates} msg/s.",
-        f"Event-loop lag of a 1 ms ticker, rendered connector dispatching 500/s "
-        f"({results.lag_events} events): p50 {median(lag_ms):.2f} ms, p99 {p99:.2f} ms, "
-        f"max {lag_ms[-1]:.2f} ms.",
-        f"RSS change over each rendered run: "
-        f"{min(changes):+.1f} to {max(changes):+.1f} MB "
-        f"(median {median(changes):+.1f} MB, {len(changes)} runs).",
+        "",
+        f"| event-loop lag of a 1 ms ticker, dispatching 500/s ({results.lag_events} events) "
+        "| p50 ms | p99 ms | max ms |",
+        "| --- | ---: | ---: | ---: |",
     ]
+    for name, lags in results.lags.items():
+        lag_ms = sorted(lag * 1000 for lag in lags)
+        p99 = quantiles(lag_ms, n=100, method="inclusive")[98]
+        lines.append(f"| {name} | {median(lag_ms):.2f} | {p99:.2f} | {lag_ms[-1]:.2f} |")
+    lines.append("")
+    lines.append("RSS change over each rendered run, round by round (MB):")
+    for concurrency, runs in sorted(results.rendered.items()):
+        changes = ", ".join(f"{run.rss_change_mb:+.1f}" for run in runs)
+        lines.append(f"x{concurrency}: {changes}.")
     return lines
 
 
