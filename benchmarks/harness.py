@@ -18,7 +18,8 @@ three ways to send the same messages:
                         waiting once for the last (one callback, or one flush): the ceiling.
                         Runs on the event loop's thread; returns an ``OpenLoop``
 
-Each factory is called once per timed run and may set up a fresh topic (or path, or queue);
+Each factory is called once per timed run; it may reuse what it made before (the Pulsar rows
+reuse one topic and producer, so that RSS shows growth per message, not per producer);
 the harness calls the returned dispatch once with number -1 before timing, so connecting is
 not timed. Message ``number`` tells which of 500 profiles it is for (``number % 500``).
 

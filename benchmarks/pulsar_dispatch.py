@@ -104,12 +104,16 @@ class PulsarBench:
             "utm": {"source": "newsletter", "campaign": "spring"},
         }
         self._clients: list[pulsar.Client] = []
+        self._rendered_destination = self.destination(self.topic())
+        self._closed_loop_producer: pulsar.Producer | None = None
 
     def topic(self) -> str:
         return f"persistent://public/default/bench-{uuid.uuid4().hex[:12]}"
 
     def rendered(self) -> harness.Dispatch:
-        destination = self.destination(self.topic())
+        # One topic for every run, so that every run goes through one shared producer, as a
+        # long-running Tracardi's would: the RSS change of a run is then the connector's.
+        destination = self._rendered_destination
         connector_class = self.connector_module.PulsarConnector
         profiles = self.profiles
 
@@ -158,7 +162,9 @@ class PulsarBench:
         return payload, properties, profile
 
     def closed_loop(self) -> harness.Dispatch:
-        producer = self.raw_producer(int(self.init["max_pending_messages"]))
+        if self._closed_loop_producer is None:
+            self._closed_loop_producer = self.raw_producer(int(self.init["max_pending_messages"]))
+        producer = self._closed_loop_producer
 
         async def dispatch(number: int) -> None:
             loop = asyncio.get_running_loop()
