@@ -6,13 +6,15 @@ Prints, for the rendered connector and the raw closed loop at one concurrency: t
 thread's CPU per message, Python calls per message (cProfile, which profiles only the thread
 that enables it: the loop's) and the functions with the most own time; then, at concurrency 1,
 the latency of a lone message with batching as configured (1 ms) and without batching, which
-tells the batch delay from the wait for the broker.
+tells the batch delay from the wait for the broker; and RSS and live Python objects after
+each of six rendered runs, which tells growth from what one run needs while it runs.
 """
 
 import argparse
 import asyncio
 import contextlib
 import cProfile
+import gc
 import io
 import os
 import pstats
@@ -91,6 +93,22 @@ async def lone_message_latency(bench: pulsar_dispatch.PulsarBench, events: int) 
     bench.init = {**bench.init, "batching_enabled": True}
 
 
+async def memory_over_runs(
+    bench: pulsar_dispatch.PulsarBench, events: int, concurrency: int
+) -> None:
+    """RSS and the number of live Python objects after each of six rendered runs, collected."""
+    print(f"## Memory after each of 6 rendered runs of {events:,} at {concurrency} in flight")
+    for number in range(6):
+        gc.collect()
+        objects = len(gc.get_objects())
+        await harness.dispatch_concurrently(events, concurrency, bench.rendered())
+        gc.collect()
+        print(
+            f"run {number + 1}: RSS {harness.rss_mb():.1f} MB, live objects {len(gc.get_objects()) - objects:+d}"
+        )
+    print()
+
+
 async def main_async(options: argparse.Namespace) -> None:
     async with pulsar_dispatch.bench(options) as bench:
         for name, factory in (
@@ -99,6 +117,7 @@ async def main_async(options: argparse.Namespace) -> None:
         ):
             await profiled(name, factory(), options.events, options.concurrency)
         await awaited_dispatch_floor(options.events, options.concurrency)
+        await memory_over_runs(bench, options.events, options.concurrency)
         await lone_message_latency(bench, 1000)
     print(f"load average {os.getloadavg()}")
 
