@@ -103,9 +103,8 @@ async def memory_over_runs(
         objects = len(gc.get_objects())
         await harness.dispatch_concurrently(events, concurrency, bench.rendered())
         gc.collect()
-        print(
-            f"run {number + 1}: RSS {harness.rss_mb():.1f} MB, live objects {len(gc.get_objects()) - objects:+d}"
-        )
+        grown = len(gc.get_objects()) - objects
+        print(f"run {number + 1}: RSS {harness.rss_mb():.1f} MB, live objects {grown:+d}")
     print()
 
 
