@@ -45,6 +45,7 @@ import os
 import platform
 import resource
 import sys
+import textwrap
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -285,7 +286,7 @@ def plot(all_results: list[Results], path: Path, title: str) -> None:
     axes.set_xlabel("concurrent dispatches (messages in flight)")
     axes.set_ylabel("messages per second (median round)")
     axes.set_ylim(bottom=0)
-    axes.set_title(title, fontsize=9)
+    axes.set_title(textwrap.fill(title, 100), fontsize=8)
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
@@ -337,7 +338,7 @@ async def main_async(options: argparse.Namespace) -> None:
     print(f"Peak RSS of the benchmark process: {peak:.1f} MB.")
     if str(options.plot) != "-":
         servers = "; ".join(f"{r.transport.name}: {r.transport.server}" for r in all_results)
-        plot(all_results, options.plot, f"{heading}\n{servers}")
+        plot(all_results, options.plot, f"{heading}. {servers}")
         print(f"Plot: {options.plot}")
 
 
