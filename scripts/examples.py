@@ -18,12 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from rendering import REPO_ROOT, export_template  # noqa: E402
-
-from copier import run_copy  # noqa: E402
+from render_helpers import REPO_ROOT, export_template, render
 
 EXAMPLES = REPO_ROOT / "generated_examples"
 ANSWERS_GLOB = ".copier-answers.destination-*.yml"
@@ -43,7 +38,7 @@ def render_example(example: Path, workdir: Path) -> Path:
     target = root / "generated_examples" / example.name
     target.mkdir(parents=True)
     with contextlib.chdir(target):
-        run_copy("../..", ".", data=example_answers(example), defaults=True, quiet=True)
+        render("../..", ".", example_answers(example))
     return target
 
 

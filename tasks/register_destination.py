@@ -7,9 +7,15 @@ from tracardi/service/setup/destinations/<module>_resource.py, after the last im
 <MODULE>_RESOURCE as the first element of the `os_resource_types` list in
 get_resource_types(). Every other byte stays as it was, and a second run changes nothing.
 
-When the file is missing, is not shaped like that, or already registers the same resource type
-id with another entry, it changes nothing and says what to add by hand. It exits 0 in those
-cases too (the render before it succeeded), and 2 on bad arguments.
+Tracardi master lists a few Pro resource types as stubs: `destination=DestinationData(
+package="com_tracardi...", pro=True)`, whose package open-source Tracardi does not have. A
+destination rendered with such an id (apache-pulsar, say) replaces that stub on purpose: the
+stub's lines are removed, so the list keeps one entry per id and get_type_of_resources() still
+sorts. An open-source entry with the same id is never touched.
+
+Exit status: 0 when the destination is registered (now or before); 1 when the file is missing,
+is not shaped like that, or an open-source entry already has the id, in which case nothing is
+changed and the steps to do by hand are printed; 2 on bad arguments.
 """
 
 import argparse
@@ -47,13 +53,22 @@ class Destination:
     def import_line(self) -> str:
         return f"from {self.module} import {self.constant}"
 
-    def by_hand(self) -> str:
-        """The manual steps, worded as the template's after-copy message words them."""
-        return (
+    def by_hand(self, replaces: str | None = None) -> str:
+        """The manual steps, worded as the template's after-copy message words them; `replaces`
+        is the id of a Pro stub the destination takes the place of."""
+        steps = (
             f"Register it with Tracardi: in {SETUP_FILE} add\n"
             f"    {self.import_line}\n"
             f"and put {self.constant} into the `{LIST}` list of {FUNCTION}()."
         )
+        if replaces:
+            steps += (
+                f'\nRemove the entry with id="{replaces}" from that list:'
+                " it is Tracardi Pro's stub (its package\nis in com_tracardi, which open-source"
+                " Tracardi lacks), and"
+                f" {self.constant} replaces it."
+            )
+        return steps
 
 
 def keyword_id(node: ast.expr) -> str | None:
@@ -63,6 +78,53 @@ def keyword_id(node: ast.expr) -> str | None:
             if keyword.arg == "id" and isinstance(keyword.value, ast.Constant):
                 return str(keyword.value.value)
     return None
+
+
+def is_pro_stub(node: ast.expr) -> bool:
+    """Whether a ResourceSettings(...) call is master's Pro shape: destination=DestinationData(
+    ..., pro=True)."""
+    if not isinstance(node, ast.Call):
+        return False
+    for keyword in node.keywords:
+        if keyword.arg == "destination" and isinstance(keyword.value, ast.Call):
+            return any(
+                inner.arg == "pro"
+                and isinstance(inner.value, ast.Constant)
+                and inner.value.value is True
+                for inner in keyword.value.keywords
+            )
+    return False
+
+
+def entry_lines(lines: list[str], element: ast.expr) -> range:
+    """The whole lines an element of the list occupies, with its trailing comma."""
+    first = lines[element.lineno - 1].encode()
+    last = lines[(element.end_lineno or element.lineno) - 1].encode()
+    after = last[element.end_col_offset or 0 :].strip()
+    if (
+        first[: element.col_offset].strip()
+        or not after.startswith(b",")
+        or after[1:].strip()[:1] not in (b"", b"#")
+    ):
+        raise NotRegistered(
+            f"the entry on line {element.lineno} does not stand on lines of its own"
+        )
+    return range(element.lineno - 1, element.end_lineno or element.lineno)
+
+
+def pro_stubs(elements: ast.List, type_id: str) -> list[ast.expr]:
+    """The Pro stubs with `type_id`; raises when an open-source entry has it."""
+    stubs = []
+    for element in elements.elts:
+        if keyword_id(element) == type_id:
+            if not is_pro_stub(element):
+                raise NotRegistered(
+                    f"line {element.lineno} already registers the resource type id {type_id!r}"
+                    " with one of Tracardi's own entries; a second entry with that id would clash."
+                    " Render the destination with another resource_type"
+                )
+            stubs.append(element)
+    return stubs
 
 
 def resource_id(checkout: Path, destination: Destination) -> str:
@@ -107,30 +169,24 @@ def is_listed(elements: ast.List, destination: Destination) -> bool:
     return any(ast.unparse(element) == destination.constant for element in elements.elts)
 
 
-def registered(text: str, destination: Destination, type_id: str) -> str | None:
-    """`text` with the destination registered; None when it already is."""
+def registered(text: str, destination: Destination, type_id: str) -> tuple[str, list[int]] | None:
+    """`text` with the destination registered and the line numbers of the Pro stubs it
+    replaced; None when it already is registered and no stub is left."""
     try:
         tree = ast.parse(text)
     except SyntaxError as error:
         raise NotRegistered(f"it does not parse: {error}") from None
     elements = resource_list(tree)
+    stubs = pro_stubs(elements, type_id)
     add_entry = not is_listed(elements, destination)
     add_import = not is_imported(tree, destination)
-    if not (add_entry or add_import):
+    if not (add_entry or add_import or stubs):
         return None
     lines = io.StringIO(text, newline="").readlines()
     ending = "\r\n" if "\r\n" in text else "\n"
+    removed = {index for stub in stubs for index in entry_lines(lines, stub)}
     insertions: dict[int, str] = {}  # line index -> the line inserted before it
     if add_entry:
-        for element in elements.elts:
-            if keyword_id(element) == type_id:
-                pro = any(keyword.arg == "pro" for keyword in getattr(element, "keywords", []))
-                raise NotRegistered(
-                    f"line {element.lineno} already registers the resource type id {type_id!r}"
-                    + (" (a Tracardi Pro entry)" if pro else "")
-                    + "; a second entry with that id would clash. Remove that entry, or render"
-                    " the destination with another resource_type"
-                )
         opening = lines[elements.lineno - 1].encode()
         after = opening[elements.col_offset + 1 :].strip()
         if opening[elements.col_offset : elements.col_offset + 1] != b"[" or (
@@ -146,19 +202,27 @@ def registered(text: str, destination: Destination, type_id: str) -> str | None:
         imports = [node for node in tree.body if isinstance(node, ast.Import | ast.ImportFrom)]
         after_imports = (imports[-1].end_lineno or 0) if imports else 0
         insertions[after_imports] = destination.import_line + ending
-    for index in sorted(insertions, reverse=True):
-        if index == len(lines) and not lines[-1].endswith(("\n", "\r")):
-            lines[-1] += ending
-        lines.insert(index, insertions[index])
-    result = "".join(lines)
+    if len(lines) in insertions and lines and not lines[-1].endswith(("\n", "\r")):
+        lines[-1] += ending
+    edited = [
+        part
+        for index, line in enumerate([*lines, ""])
+        for part in (insertions.get(index, ""), "" if index in removed else line)
+    ]
+    result = "".join(edited)
     try:
         check = ast.parse(result)
-        landed = is_listed(resource_list(check), destination) and is_imported(check, destination)
+        entries = resource_list(check)
+        landed = (
+            is_listed(entries, destination)
+            and is_imported(check, destination)
+            and not any(keyword_id(element) == type_id for element in entries.elts)
+        )
     except (SyntaxError, NotRegistered):
         landed = False
     if not landed:
         raise NotRegistered("the edited file would not parse, or not as expected")
-    return result
+    return result, [stub.lineno for stub in stubs]
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -177,24 +241,42 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"module name {arguments.module_name!r} is not snake_case")
     destination = Destination(arguments.module_name)
     path = arguments.checkout / SETUP_FILE
+    replaces = None
     try:
         type_id = resource_id(arguments.checkout, destination)
         if not path.is_file():
             raise NotRegistered("it does not exist")
-        result = registered(path.read_bytes().decode(), destination, type_id)
+        text = path.read_bytes().decode()
+        replaces = type_id if stub_in(text, type_id) else None
+        result = registered(text, destination, type_id)
     except NotRegistered as reason:
         print(
             f"\n!!! {destination.constant} was NOT registered with Tracardi, and {path} was not"
-            f" changed: {reason}.\n!!! {destination.by_hand()}\n",
+            f" changed: {reason}.\n!!! {destination.by_hand(replaces)}\n",
             file=sys.stderr,
         )
-        return 0
+        return 1
     if result is None:
         print(f"{destination.constant} is already registered in {path}; nothing changed.")
         return 0
-    write_atomically(path, result)
+    edited, stub_lines = result
+    write_atomically(path, edited)
     print(f"Registered {destination.constant} ({type_id!r}) in {path}.")
+    for line in stub_lines:
+        print(
+            f"It replaces the Tracardi Pro stub with id {type_id!r} that was on line {line}: its"
+            " package is in com_tracardi, which open-source Tracardi does not have."
+        )
     return 0
+
+
+def stub_in(text: str, type_id: str) -> bool:
+    """Whether the file lists a Pro stub with `type_id` (for the manual steps)."""
+    try:
+        elements = resource_list(ast.parse(text))
+    except (SyntaxError, NotRegistered):
+        return False
+    return any(keyword_id(element) == type_id and is_pro_stub(element) for element in elements.elts)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ invalid ones (every one must be refused, naming the bad value).
 
 Valid means what the brief of the template promises, not "whatever the validators let through":
 snake_case field names of at most 30 characters that are no Python keyword, unique per list;
-plain distinct choices; secrets without defaults; URL defaults of the form scheme://host...;
+distinct printable choices; secrets without defaults; URL defaults of the form scheme://host...;
 descriptions without control characters but \\n and \\t; single-line labels; destination names
 without quotes, backslashes, braces or control characters whose derived names are valid.
 """
@@ -19,15 +19,15 @@ from typing import Any
 from hypothesis import assume
 from hypothesis import strategies as st
 from template_facts import (
-    CHOICE,
     FIELD_TYPES,
-    PULSAR_CREDENTIAL_FIELDS,
-    PULSAR_INIT_FIELDS,
     PYTHON_KEYWORDS,
     TAKEN_CLASS_PREFIXES,
+    TRANSPORTS,
+    WITH_FIXED_FIELDS,
     derived_names,
     destination_name_problem,
     pascal,
+    valid_choice,
 )
 
 Spec = dict[str, Any]
@@ -112,8 +112,16 @@ def _texts(alphabet: st.SearchStrategy[str], fragments: Sequence[str]) -> st.Sea
     return st.lists(pieces, max_size=6).map("".join)
 
 
-ANY_CHARACTER = st.characters(exclude_categories=["Cs"], exclude_characters=[NEL])
-NO_CONTROL = st.characters(exclude_categories=["Cs"], exclude_characters=CONTROL_CHARACTERS)
+# Unassigned and private-use code points, and the emoji variation selectors and joiner, are left
+# out: their width in a line (which decides how ruff lays out rendered code) differs between
+# Unicode versions and sequences, and the template's table of widths is one version's.
+UNSURE_WIDTH = ["\ufe0e", "\ufe0f", "\u200d"]
+ANY_CHARACTER = st.characters(
+    exclude_categories=["Cs", "Cn", "Co"], exclude_characters=[NEL, *UNSURE_WIDTH]
+)
+NO_CONTROL = st.characters(
+    exclude_categories=["Cs", "Cn", "Co"], exclude_characters=[*CONTROL_CHARACTERS, *UNSURE_WIDTH]
+)
 
 # A str default may hold anything at all.
 free_texts = _texts(ANY_CHARACTER, AWKWARD + MULTILINE + CONTROL)
@@ -179,11 +187,40 @@ field_names = st.one_of(
     st.from_regex(r"[a-z][a-z0-9]{0,5}(_[a-z0-9]{1,4}){0,3}", fullmatch=True),
 ).filter(lambda name: name not in PYTHON_KEYWORDS and len(name) <= 30)
 
+# Any non-empty printable text at most 60 columns wide is a choice.
 choice_values = st.one_of(
     st.sampled_from(
-        ["none", "lz4", "a", "A b", "x-1", "a_b", "a:b/c+d@e=f", "a ", "1", "a.b", "a _b_"]
+        [
+            "none",
+            "lz4",
+            "a",
+            "A b",
+            "x-1",
+            "a_b",
+            "a:b/c+d@e=f",
+            "a ",
+            " a",
+            "1",
+            "a.b",
+            "a _b_",
+            "ü",
+            "Zürich",
+            "EU (Frankfurt)",
+            "eu/west",
+            'say "hi"',
+            "it's",
+            "\\",
+            "{{ x }}",
+            "a|b",
+            "`x`",
+            "日本語",
+            "🎉",
+            "-x",
+            "x" * 60,
+            "日" * 30,
+        ]
     ),
-    st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 _.:/+@=-]{0,12}", fullmatch=True),
+    st.text(NO_CONTROL, min_size=1, max_size=12).filter(valid_choice),
 )
 
 # URLs: scheme://[user[:password]@]host[:port][path, query or fragment]; host a name whose last
@@ -240,7 +277,8 @@ FLOAT_LIMIT = 1.7976931348623157e308
 
 
 def defaults_for(field_type: str, choices: list[str] | None = None) -> st.SearchStrategy[Any]:
-    """A default of the right type for a field of `field_type`."""
+    """A default of the right type for a field of `field_type`: varied for the types below, the
+    row's own sample for any other (so a new row works here before it gets a strategy)."""
     strings = st.one_of(free_texts, st.text(max_size=3))
     by_type: dict[str, st.SearchStrategy[Any]] = {
         "str": strings,
@@ -254,11 +292,12 @@ def defaults_for(field_type: str, choices: list[str] | None = None) -> st.Search
         "bool": st.booleans(),
         "url": urls(),
         "multi_host_url": multi_host_urls(),
-        "choice": st.sampled_from(choices or ["unused"]),
         "list": st.lists(strings, max_size=3),
         "dict": st.dictionaries(strings, strings, max_size=3),
     }
-    return by_type[field_type]
+    if FIELD_TYPES[field_type].get("choices"):
+        return st.sampled_from(choices or ["unused"])
+    return by_type.get(field_type, st.just(FIELD_TYPES[field_type]["sample"]))
 
 
 @st.composite
@@ -267,13 +306,13 @@ def field_specs(draw: st.DrawFn, name: str | None = None, field_type: str | None
     field_type = field_type or draw(st.sampled_from(sorted(FIELD_TYPES)))
     spec: Spec = {"name": name or draw(field_names), "type": field_type}
     choices = None
-    if field_type == "choice":
+    if FIELD_TYPES[field_type].get("choices"):
         choices = draw(st.lists(choice_values, min_size=1, max_size=5, unique=True))
         spec["choices"] = choices
     required = draw(st.sampled_from([None, True, False]))
     if required is not None:
         spec["required"] = required
-    if field_type != "secret" and draw(st.booleans()):
+    if "no_default" not in FIELD_TYPES[field_type] and draw(st.booleans()):
         spec["default"] = draw(defaults_for(field_type, choices))
     elif draw(st.integers(0, 5)) == 0:
         spec["default"] = None  # a YAML null: the same as no default
@@ -309,11 +348,11 @@ def field_lists(earlier: Sequence[Spec] = (), max_size: int = 7) -> st.SearchStr
 
 
 @st.composite
-def pulsar_field_lists(
+def transport_field_lists(
     draw: st.DrawFn, fixed: Sequence[Spec], earlier: Sequence[Spec] = ()
 ) -> list[Spec]:
-    """The fields the Pulsar transport reads, with their defaults, descriptions, labels and
-    choices varied as the user may, and a few fields of the user's own in between."""
+    """The fields a transport reads, with their defaults, descriptions, labels and choices
+    varied as the user may, and a few fields of the user's own in between."""
     fields = []
     for needed in fixed:
         spec: Spec = {"name": needed["name"], "type": needed["type"]}
@@ -326,7 +365,8 @@ def pulsar_field_lists(
             ] or needed["choices"][:1]
             spec["choices"] = choices
         if needed.get("default") is not None:
-            scheme = st.sampled_from(["pulsar", "pulsar+ssl"])
+            # URLs keep the scheme the transport's default has.
+            scheme = st.just(str(needed["default"]).split("://")[0])
             url_strategies = {"url": urls, "multi_host_url": multi_host_urls}
             values = (
                 url_strategies[needed["type"]](scheme)
@@ -460,13 +500,14 @@ def valid_answer_sets(draw: st.DrawFn) -> Answers:
     Hypothesis derives from one another still get distinct module names and can share one
     checkout; the rest keep the generated name as it is.
     """
-    transport = draw(st.sampled_from(["custom", "custom", "custom", "pulsar"]))
+    # Transports without fixed fields most often: their fields are the widest to vary.
+    transport = draw(st.one_of(st.sampled_from(sorted(TRANSPORTS)), st.just("custom")))
     tagged = draw(st.integers(0, 3)) > 0
     name = draw(tagged_base_names if tagged else destination_names)
     answers: Answers = {"destination_name": name, "transport": transport}
     if draw(st.integers(0, 4)) == 0:
         answers["class_prefix"] = draw(class_prefixes(40))
-    elif transport == "pulsar":
+    else:
         assume(len(derived_names(name).class_prefix) + (6 if tagged else 0) <= 40)
     if draw(st.booleans()):
         answers["description"] = draw(prose)
@@ -474,9 +515,10 @@ def valid_answer_sets(draw: st.DrawFn) -> Answers:
         answers["tags"] = draw(tags)
     if draw(st.integers(0, 3)) == 0:
         answers["icon"] = draw(icons)
-    if transport == "pulsar":
-        credential_fields = draw(pulsar_field_lists(PULSAR_CREDENTIAL_FIELDS))
-        init_fields = draw(pulsar_field_lists(PULSAR_INIT_FIELDS, credential_fields))
+    entry = TRANSPORTS[transport]
+    if transport in WITH_FIXED_FIELDS:
+        credential_fields = draw(transport_field_lists(entry["credential_fields"]))
+        init_fields = draw(transport_field_lists(entry["init_fields"], credential_fields))
     else:
         credential_fields = draw(field_lists(max_size=5))
         init_fields = draw(field_lists(credential_fields))
@@ -571,7 +613,17 @@ NOT_URLS = [
     "pulsar://a:6650,,b:6650",
     "pulsar://a,b c",
 ]
-BAD_CHOICES = ['bad"quote', " lead", "", "a|b", "ü", "-x", "a\nb", "{{ x }}", "tab\t"]
+BAD_CHOICES = [
+    "",
+    "a\nb",
+    "tab\t",
+    "nul\x00",
+    "line\u2028sep",
+    "no\xa0break",
+    "soft\xadhyphen",
+    "\x9b",
+]
+TOO_WIDE_CHOICES = ["x" * 61, "日" * 31, "Zürich " * 9]
 BAD_LABELS: list[Any] = ["A\nB", "", "  ", 5, "tab\there", "bell\x07", ["x"], "cr\r", "c1\x9b"]
 BAD_DESCRIPTIONS: list[Any] = [
     "bell\x07",
@@ -622,6 +674,7 @@ def invalid_field_cases(draw: st.DrawFn) -> InvalidCase:
                 "empty choices",
                 "repeated choice",
                 "odd choice",
+                "too wide choice",
                 "choice default not a choice",
                 "choices on another type",
                 "unknown key",
@@ -700,10 +753,16 @@ def invalid_field_cases(draw: st.DrawFn) -> InvalidCase:
         return case(f"choices {to_json(bad)} must be distinct strings")
     if kind == "odd choice":
         choices = draw(st.lists(choice_values, min_size=1, max_size=3, unique=True))
-        odd = draw(st.sampled_from(BAD_CHOICES).filter(lambda text: not CHOICE.fullmatch(text)))
+        odd = draw(st.sampled_from(BAD_CHOICES))
         choices.insert(draw(st.integers(0, len(choices))), odd)
         fields[index] = {"name": name, "type": "choice", "choices": choices}
-        return case(f"choice {to_json(odd)} is not a plain value")
+        return case(f"choice {to_json(odd)} is not a value a form can offer")
+    if kind == "too wide choice":
+        choices = draw(st.lists(choice_values, min_size=1, max_size=3, unique=True))
+        wide = draw(st.sampled_from(TOO_WIDE_CHOICES))
+        choices.insert(draw(st.integers(0, len(choices))), wide)
+        fields[index] = {"name": name, "type": "choice", "choices": choices}
+        return case(f"choice {to_json(wide)} is longer than 60 characters")
     if kind == "choice default not a choice":
         choices = draw(st.lists(choice_values, min_size=1, max_size=3, unique=True))
         bad = draw(choice_values.filter(lambda text: text not in choices))
@@ -779,47 +838,54 @@ def invalid_field_cases(draw: st.DrawFn) -> InvalidCase:
 
 
 @st.composite
-def invalid_pulsar_cases(draw: st.DrawFn) -> InvalidCase:
-    """The Pulsar transport without one of the fields it reads, or with it changed."""
-    which = draw(st.sampled_from(["credential_fields", "init_fields"]))
-    fixed = PULSAR_CREDENTIAL_FIELDS if which == "credential_fields" else PULSAR_INIT_FIELDS
-    fields = [dict(spec) for spec in fixed]
+def invalid_transport_cases(draw: st.DrawFn) -> InvalidCase:
+    """A transport without one of the fields it reads, or with it changed."""
+    transport = draw(st.sampled_from(WITH_FIXED_FIELDS))
+    entry = TRANSPORTS[transport]
+    which = draw(
+        st.sampled_from([key for key in ("credential_fields", "init_fields") if entry[key]])
+    )
+    fields = [dict(spec) for spec in entry[which]]
     index = draw(st.integers(0, len(fields) - 1))
     needed = fields[index]
     change = draw(
         st.sampled_from(["left out", "other type", "other required", "no default", "new choice"])
     )
-    # Only the optional fields need their defaults (the producer settings take them as they
+    # Only the optional fields need their defaults (the transport's code takes them as they
     # are); a required one may lose its default.
     if change == "no default" and (needed.get("default") is None or needed.get("required")):
         change = "left out"
-    if change == "new choice" and needed["type"] != "choice":
+    if change == "new choice" and not FIELD_TYPES[needed["type"]].get("choices"):
         change = "other type"
     if change == "left out":
         del fields[index]
     elif change == "other type":
-        # A multi_host_url field also takes url, as answers from before it was one say.
-        accepted = (
-            {needed["type"], "url"} if needed["type"] == "multi_host_url" else {needed["type"]}
-        )
-        other_type = draw(st.sampled_from(sorted(set(FIELD_TYPES) - accepted - {"choice"})))
+        # A type's row may name types an answer still gives in its place (substitutes).
+        accepted = {needed["type"], *FIELD_TYPES[needed["type"]].get("substitutes", [])}
+        choice_types = {name for name, row in FIELD_TYPES.items() if row.get("choices")}
+        other_type = draw(st.sampled_from(sorted(set(FIELD_TYPES) - accepted - choice_types)))
         fields[index] = {"name": needed["name"], "type": other_type}
     elif change == "other required":
         needed["required"] = not needed.get("required", False)
-        if needed["type"] == "secret":
+        if "no_default" in FIELD_TYPES[needed["type"]]:
             needed.pop("default", None)
     elif change == "no default":
         del needed["default"]
     else:
+        unknown = st.sampled_from(["gzip", "brotli", "event_id", "zürich"])
         needed["choices"] = [
             *needed["choices"],
-            draw(st.sampled_from(["gzip", "brotli", "event_id"])),
+            draw(unknown.filter(lambda c: c not in needed["choices"])),
         ]
-    answers: Answers = {"destination_name": "Broken Pulsar", "transport": "pulsar", which: fields}
+    answers: Answers = {
+        "destination_name": f"Broken {transport}",
+        "transport": transport,
+        which: fields,
+    }
     return InvalidCase(
-        f"pulsar field {change}",
+        f"{transport} field {change}",
         answers,
-        f"the pulsar transport needs the field {to_json(needed['name'])}",
+        f"the {transport} transport needs the field {to_json(needed['name'])}",
         which,
     )
 
@@ -928,7 +994,7 @@ def invalid_name_answer_cases(draw: st.DrawFn) -> InvalidCase:
 
 invalid_cases = st.one_of(
     invalid_field_cases(),
-    invalid_pulsar_cases(),
+    invalid_transport_cases(),
     invalid_destination_name_cases(),
     invalid_name_answer_cases(),
 )

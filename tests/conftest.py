@@ -7,7 +7,8 @@ from typing import Any
 
 import hypothesis_profiles  # noqa: F401  (registers and loads the Hypothesis profile)
 import pytest
-from rendering import export_template, make_checkout, render
+from render_helpers import export_template, render
+from rendering import make_checkout
 
 
 @pytest.fixture(scope="session")

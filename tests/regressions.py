@@ -5,7 +5,9 @@ import json
 from typing import Any
 
 from answer_strategies import InvalidCase
-from template_facts import PULSAR_CREDENTIAL_FIELDS, PULSAR_INIT_FIELDS
+from template_facts import TRANSPORTS
+
+PULSAR = TRANSPORTS["pulsar"]
 
 VALID: list[dict[str, Any]] = [
     # Fields named like the builtins the annotations use (`str: str` broke the class body), the
@@ -72,8 +74,8 @@ VALID: list[dict[str, Any]] = [
     {
         "destination_name": "Apache Bookkeeper",
         "transport": "pulsar",
-        "credential_fields": PULSAR_CREDENTIAL_FIELDS,
-        "init_fields": PULSAR_INIT_FIELDS,
+        "credential_fields": PULSAR["credential_fields"],
+        "init_fields": PULSAR["init_fields"],
     },
     # A description opening a code fence (it swallowed the rest of the manual) or a list.
     {
@@ -82,6 +84,33 @@ VALID: list[dict[str, Any]] = [
         "description": "```\n- not a list",
         "credential_fields": [],
         "init_fields": [{"name": "a", "type": "str", "description": "1. not a list either"}],
+    },
+    # Choices that were refused as not "plain" (issue 10): non-ASCII, spaces, parentheses,
+    # slashes, quotes, a backslash, Jinja and Markdown, wide characters, 60 columns exactly.
+    {
+        "destination_name": "Regression Choices",
+        "transport": "custom",
+        "credential_fields": [
+            {"name": "region", "type": "choice", "choices": ["EU (Frankfurt)", "Zürich", "ü"]},
+        ],
+        "init_fields": [
+            {
+                "name": "mode",
+                "type": "choice",
+                "choices": [
+                    'say "hi"',
+                    "it's",
+                    "a\\b",
+                    "{{ x }}",
+                    "a|b",
+                    "東京",
+                    "x" * 60,
+                    "日" * 30,
+                ],
+                "default": "東京",
+                "required": True,
+            },
+        ],
     },
     # An organisation prefix before a number: the module name was "360".
     {
@@ -104,7 +133,9 @@ def _init_fields_case(kind: str, fields: list[dict[str, Any]], expected: str) ->
 
 
 def _pulsar_case(kind: str, name: str, change: dict[str, Any], expected: str) -> InvalidCase:
-    fields = [{**spec, **change} if spec["name"] == name else spec for spec in PULSAR_INIT_FIELDS]
+    fields = [
+        {**spec, **change} if spec["name"] == name else spec for spec in PULSAR["init_fields"]
+    ]
     fields = [{key: value for key, value in spec.items() if value is not None} for spec in fields]
     answers = {"destination_name": "Broken Pulsar", "transport": "pulsar", "init_fields": fields}
     return InvalidCase(kind, answers, expected, "init_fields")

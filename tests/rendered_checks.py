@@ -19,9 +19,8 @@ from typing import Any
 import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
-from pydantic import AnyUrl, BaseModel, TypeAdapter, ValidationError
-from pydantic_core import MultiHostUrl
-from template_facts import FIELD_TYPES, derived_names, pascal
+from pydantic import BaseModel, TypeAdapter, ValidationError
+from template_facts import FIELD_TYPES, TRANSPORTS, derived_names, pascal
 
 Spec = dict[str, Any]
 
@@ -48,8 +47,12 @@ def label(spec: Spec) -> str:
     return str(spec.get("label", spec["name"].replace("_", " ").capitalize()))
 
 
+def takes_choices(spec: Spec) -> bool:
+    return bool(FIELD_TYPES[spec["type"]].get("choices"))
+
+
 def sample(spec: Spec) -> Any:
-    return spec["choices"][-1] if spec["type"] == "choice" else FIELD_TYPES[spec["type"]]["sample"]
+    return spec["choices"][-1] if takes_choices(spec) else FIELD_TYPES[spec["type"]]["sample"]
 
 
 def wrong(spec: Spec) -> Any:
@@ -58,17 +61,25 @@ def wrong(spec: Spec) -> Any:
 
 def rendered_default(spec: Spec) -> Any:
     """The default as the rendered Python holds it: a float field's as a float."""
-    return float(spec["default"]) if spec["type"] == "float" else spec["default"]
+    return (
+        float(spec["default"])
+        if FIELD_TYPES[spec["type"]].get("default_as") == "float"
+        else spec["default"]
+    )
+
+
+def annotation_type(field_type: str) -> Any:
+    """The Python type a row's annotation names, imported from the module the row names."""
+    row = FIELD_TYPES[field_type]
+    return getattr(importlib.import_module(row["import"]), row["annotation"])
 
 
 def model_default(spec: Spec) -> Any:
     """The value a model field without a value must take: its default, validated."""
     if not has_default(spec):
         return None
-    if spec["type"] == "url":
-        return TypeAdapter(AnyUrl).validate_python(spec["default"])
-    if spec["type"] == "multi_host_url":
-        return TypeAdapter(MultiHostUrl).validate_python(spec["default"])
+    if FIELD_TYPES[spec["type"]].get("validate_default"):
+        return TypeAdapter(annotation_type(spec["type"])).validate_python(spec["default"])
     return rendered_default(spec)
 
 
@@ -94,18 +105,19 @@ def same(actual: Any, expected: Any) -> bool:
 
 def rendered_paths(module: str, transport: str) -> list[str]:
     """Every file a render of `module` writes, relative to the checkout."""
+    entry = TRANSPORTS[transport]
     paths = [
         f".copier-answers.destination-{module}.yml",
         f"docs/resources/{module}_resource.md",
         f"test/unit/destination/test_{module}_connector.py",
         f"tracardi/process_engine/destination/{module}_connector.py",
         f"tracardi/service/setup/destinations/{module}_resource.py",
+        *(path.replace("{module_name}", module) for path in entry.get("files", [])),
     ]
-    if transport == "pulsar":
-        paths += [
-            f"test/integration/destination/test_{module}_connector_broker.py",
-            f"tracardi/process_engine/destination/{module}_producer.py",
-        ]
+    # The shared back-off module and its test, for transports whose entry says outages: true.
+    if entry.get("outages"):
+        paths.append(f"tracardi/process_engine/destination/{module}_outages.py")
+        paths.append(f"test/unit/destination/test_{module}_outages.py")
     return sorted(paths)
 
 
@@ -209,8 +221,10 @@ def check_rendered(rendered: Rendered) -> None:
 
 def check_files(rendered: Rendered) -> None:
     written = {path.as_posix() for path in rendered.files}
-    missing = set(rendered_paths(rendered.module, rendered.transport)) - written
-    assert not missing, f"not written: {sorted(missing)}"
+    expected = set(rendered_paths(rendered.module, rendered.transport))
+    assert written == expected, (
+        f"not written: {sorted(expected - written)}; not expected: {sorted(written - expected)}"
+    )
     for name in written:
         assert rendered.module in name, f"{name}: not named after the module"
     for path in rendered.python_files():
@@ -286,7 +300,7 @@ def config_start(spec: Spec) -> Any:
     """What the resource config starts with for a credential field."""
     if has_default(spec):
         return rendered_default(spec)
-    if spec["type"] == "choice":
+    if takes_choices(spec):
         return spec["choices"][0]
     placeholder = FIELD_TYPES[spec["type"]]["placeholder"]
     return (
@@ -353,7 +367,7 @@ def check_form(
         assert form_field.component.type == FIELD_TYPES[spec["type"]]["component"]
         props = form_field.component.props
         assert props["label"] == label(spec)
-        if spec["type"] == "choice":
+        if takes_choices(spec):
             assert list(props["items"].items()) == [(choice, choice) for choice in spec["choices"]]
 
 
@@ -420,14 +434,30 @@ def check_manual(rendered: Rendered) -> None:
         assert len(rows) == len(specs), (section, len(rows))
         for row, spec in zip(rows, specs, strict=True):
             check_manual_row([cell.children or [] for cell in row], spec)
+    check_what_is_sent(rendered, text)
+
+
+def check_what_is_sent(rendered: Rendered, text: str) -> None:
+    """The manual says what the transport's entry says its messages carry, names filled in."""
+    recorded = rendered.recorded()
+    carries = str(TRANSPORTS[rendered.transport]["carries"])
+    for placeholder in ("module_name", "class_prefix"):
+        carries = carries.replace("{" + placeholder + "}", recorded[placeholder])
+    section = text.split("\n## What is sent\n", 1)[1]
+    if "{destination_name}" in carries:
+        before, after = carries.split("{destination_name}", 1)
+        assert "".join(before.split()) in "".join(section.split()), section
+        assert "".join(after.split()) in "".join(section.split()), section
+    else:
+        assert "".join(section.split()) == "".join(carries.split()), section
 
 
 def check_manual_row(cells: list[list[Token]], spec: Spec) -> None:
     name_cell, type_cell, required_cell, default_cell, description_cell = cells
     assert name_cell[0].type == "code_inline" and name_cell[0].content == spec["name"]
     assert plain_text(name_cell[1:]) == f" ({label(spec)})", spec["name"]
-    if spec["type"] == "choice":
-        assert plain_text(type_cell[:1]) == "choice: "
+    if takes_choices(spec):
+        assert plain_text(type_cell[:1]) == f"{spec['type']}: "
         shown = [token.content for token in type_cell if token.type == "code_inline"]
         assert shown == spec["choices"]
     else:

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from jinja2 import FileSystemLoader
 from jinja2.sandbox import SandboxedEnvironment
-from rendering import REPO_ROOT
+from render_helpers import REPO_ROOT
 
 COPIER_YML: dict[str, Any] = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
 
@@ -21,8 +21,12 @@ def hidden(name: str) -> Any:
 
 
 FIELD_TYPES: dict[str, dict[str, Any]] = hidden("field_types")
-PULSAR_CREDENTIAL_FIELDS: list[dict[str, Any]] = hidden("pulsar_credential_fields")
-PULSAR_INIT_FIELDS: list[dict[str, Any]] = hidden("pulsar_init_fields")
+# The transports table: each entry's fixed fields, files, texts (docs/adding-a-transport.md).
+TRANSPORTS: dict[str, dict[str, Any]] = hidden("transports")
+# Transports whose code reads fields of its own, which answers must keep.
+WITH_FIXED_FIELDS = sorted(
+    name for name, entry in TRANSPORTS.items() if entry["credential_fields"] or entry["init_fields"]
+)
 EXISTING_DESTINATIONS: list[dict[str, str]] = hidden("existing_destinations")
 ORGANISATION_PREFIXES: list[str] = hidden("organisation_prefixes")
 PYTHON_KEYWORDS: list[str] = hidden("python_keywords")
@@ -31,9 +35,8 @@ PYDANTIC_RESERVED_NAMES: list[str] = hidden("pydantic_reserved_names")
 SNAKE = re.compile(r"[a-z][a-z0-9]*(_[a-z0-9]+)*")
 KEBAB = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
 PASCAL = re.compile(r"[A-Z][A-Za-z0-9]*")
-CHOICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9 _.:/+@=-]*")
 TAKEN_MODULES = {entry["module"] for entry in EXISTING_DESTINATIONS}
-TAKEN_RESOURCE_TYPES = {entry["resource_type"] for entry in EXISTING_DESTINATIONS}
+TAKEN_RESOURCE_TYPES = set(hidden("tracardi_resource_types")["open_source"])
 TAKEN_CLASS_PREFIXES = {entry["class_prefix"].lower() for entry in EXISTING_DESTINATIONS}
 
 
@@ -93,6 +96,21 @@ def derived_names(destination_name: str) -> DerivedNames:
         module_name=module_name,
         class_prefix=str(macros.pascal(module_name)),
     )
+
+
+def valid_choice(text: Any) -> bool:
+    """What the validator takes as a choice: non-empty printable text, at most 60 columns."""
+    return isinstance(text, str) and bool(text) and text.isprintable() and text_width(text) <= 60
+
+
+@functools.cache
+def _width_macros() -> Any:
+    return _environment().get_template("includes/text_width.jinja").module
+
+
+def text_width(text: str) -> int:
+    """Columns `text` takes, as the template (and ruff) count them."""
+    return int(str(_width_macros().width(text)))
 
 
 def pascal(snake_name: str) -> str:

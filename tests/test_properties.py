@@ -35,10 +35,11 @@ from answer_strategies import (
 from hypothesis import example, given, note, settings
 from jinja_cache import shared_compilation
 from prompt_session import PromptSession
+from render_helpers import render
 from rendered_checks import check_rendered, importable
-from rendering import copier_copy, render
+from rendering import copier_copy
 from shared_checkout import SharedCheckout
-from template_facts import PULSAR_CREDENTIAL_FIELDS, PULSAR_INIT_FIELDS, derived_names
+from template_facts import TRANSPORTS, derived_names
 
 pytestmark = pytest.mark.slow
 
@@ -226,14 +227,13 @@ def prompt_data(case: InvalidCase) -> dict[str, Any]:
     """Answers for every question but the one typed (and, when that is the destination name,
     the names derived from it, whose defaults are accepted at the prompt)."""
     transport = case.answers.get("transport", "custom")
-    pulsar = transport == "pulsar"
     data: dict[str, Any] = {
         "transport": transport,
         "description": "A destination.",
         "tags": ["destination"],
         "icon": "plugin",
-        "credential_fields": PULSAR_CREDENTIAL_FIELDS if pulsar else [],
-        "init_fields": PULSAR_INIT_FIELDS if pulsar else [],
+        "credential_fields": TRANSPORTS[transport]["credential_fields"],
+        "init_fields": TRANSPORTS[transport]["init_fields"],
         **case.answers,
     }
     if case.typed_question == "destination_name":

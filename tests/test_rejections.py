@@ -37,7 +37,7 @@ REJECTED: dict[str, tuple[dict[str, Any], str]] = {
     "module too long": (custom(module_name="k" * 41), "longer than 40"),
     "prefix not pascal": (custom(class_prefix="kafka"), '"kafka" is not a PascalCase'),
     "prefix taken": (custom(class_prefix="Hubspot"), '"Hubspot" clashes'),
-    "unknown transport": (custom(transport="kafka"), "kafka"),
+    "unknown transport": (custom(transport="carrier-pigeon"), "carrier-pigeon"),
     "empty description": (custom(description=" "), "description is empty"),
     "description control": (custom(description="a\x07b"), "control character"),
     "tags not a list": (custom(tags="pulsar"), 'got "pulsar"'),
@@ -74,8 +74,12 @@ REJECTED: dict[str, tuple[dict[str, Any], str]] = {
         '["x", "x"] must be distinct',
     ),
     "odd choice": (
-        fields({"name": "a", "type": "choice", "choices": ["ok", 'bad"quote']}),
-        '"bad\\"quote"',
+        fields({"name": "a", "type": "choice", "choices": ["Zürich", "two\nlines"]}),
+        '"two\\nlines" is not a value a form can offer',
+    ),
+    "choice too wide": (
+        fields({"name": "a", "type": "choice", "choices": ["EU (Frankfurt)", "日" * 31]}),
+        "is longer than 60 characters",
     ),
     "choices on a str": (
         fields({"name": "a", "type": "str", "choices": ["x"]}),

@@ -24,7 +24,13 @@ def module_of(checkout: Path) -> str:
 
 @pytest.mark.parametrize(
     "name",
-    ["custom_every_type", "custom_no_credentials", "custom_no_fields", "pulsar_awkward_text"],
+    [
+        "custom_every_type",
+        "custom_long_text",
+        "custom_no_credentials",
+        "custom_no_fields",
+        "pulsar_awkward_text",
+    ],
 )
 def test_answer_set_renders_code_that_passes_its_checks_and_tests(
     name: str, render_into_checkout: RenderInto, mypy_cache: Path

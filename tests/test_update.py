@@ -257,6 +257,24 @@ def test_rename_answer_changes_only_the_key_and_only_once() -> None:
     assert renamed('"destination_icon": rocket\n', "destination_icon", "icon") == "icon: rocket\n"
 
 
+def test_add_transport_fields_appends_only_what_the_answers_lack() -> None:
+    with_transport_fields = load_script("migrations/add_transport_fields.py").with_transport_fields
+    backoff = {"name": "unreachable_backoff_seconds", "type": "float", "default": 5}
+    transports = {
+        "pulsar": {
+            "credential_fields": [],
+            "init_fields": [{"name": "topic", "type": "str"}, backoff],
+        },
+        "custom": {"credential_fields": [], "init_fields": []},
+    }
+    old = {"transport": "pulsar", "init_fields": [{"name": "topic", "type": "str", "default": "x"}]}
+    added = with_transport_fields(old, transports)
+    assert added["init_fields"] == [*old["init_fields"], backoff]
+    assert with_transport_fields(added, transports) is None
+    assert with_transport_fields({"transport": "custom", "init_fields": []}, transports) is None
+    assert with_transport_fields({"transport": "carrier-pigeon"}, transports) is None
+
+
 def test_the_committed_example_records_a_relative_source_and_no_commit() -> None:
     """So regenerating it on a new commit changes nothing, and the drift test stays quiet."""
     for answers_file in EXAMPLES.glob("*/.copier-answers.destination-*.yml"):

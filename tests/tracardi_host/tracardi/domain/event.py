@@ -7,6 +7,7 @@ from tracardi.domain.entity import Entity, PrimaryEntity
 from tracardi.domain.event_metadata import EventMetadata
 from tracardi.domain.marketing import UTM
 from tracardi.domain.named_entity import NamedEntity
+from tracardi.domain.value_object.operation import RecordFlag
 from tracardi.service.utils.date import now_in_utc
 
 
@@ -36,7 +37,8 @@ class Tags(BaseModel):
 
 
 class EventSession(Entity):
-    start: datetime = Field(default_factory=now_in_utc)
+    # Master's default: the time the module was imported, shared by every EventSession.
+    start: datetime = now_in_utc()
     duration: float = 0
     tz: str | None = None
 
@@ -54,6 +56,7 @@ class Event(NamedEntity):
     utm: UTM | None = UTM()
     properties: dict[str, Any] | None = Field(default_factory=dict)
     traits: dict[str, Any] | None = Field(default_factory=dict)
+    operation: RecordFlag = RecordFlag()
     source: Entity
     session: EventSession | None = None
     profile: PrimaryEntity | None = None

@@ -2,6 +2,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from tracardi.domain.geo import Geo
 from tracardi.domain.time import ProfileTime
 
 
@@ -31,6 +32,7 @@ class Device(BaseModel):
     touch: bool | None = False
     ip: str | None = None
     resolution: str | None = None
+    geo: Geo | None = Geo.model_construct()
     color_depth: int | None = None
     orientation: str | None = None
 

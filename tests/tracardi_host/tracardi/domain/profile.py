@@ -6,7 +6,9 @@ from pydantic import BaseModel, Field
 from tracardi.domain.entity import PrimaryEntity
 from tracardi.domain.metadata import ProfileMetadata
 from tracardi.domain.profile_data import ProfileData
+from tracardi.domain.profile_stats import ProfileStats
 from tracardi.domain.time import ProfileTime
+from tracardi.domain.value_object.operation import Operation
 
 
 class ConsentRevoke(BaseModel):
@@ -16,6 +18,8 @@ class ConsentRevoke(BaseModel):
 class Profile(PrimaryEntity):
     ids: list[str] | None = Field(default_factory=list)
     metadata: ProfileMetadata | None = ProfileMetadata(time=ProfileTime())
+    operation: Operation | None = Operation()
+    stats: ProfileStats = ProfileStats()
     traits: dict[str, Any] | None = Field(default_factory=dict)
     segments: list[str] | None = Field(default_factory=list)
     interests: dict[str, Any] | None = Field(default_factory=dict)

@@ -6,6 +6,7 @@ from tracardi.domain.entity import Entity, PrimaryEntity
 from tracardi.domain.marketing import UTM
 from tracardi.domain.metadata import OS, Application, Device
 from tracardi.domain.time import Time
+from tracardi.domain.value_object.operation import Operation
 from tracardi.service.utils.date import now_in_utc
 
 
@@ -53,6 +54,7 @@ class Session(Entity):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     metadata: SessionMetadata
+    operation: Operation = Operation()
     profile: PrimaryEntity | None = None
     device: Device | None = Device()
     os: OS | None = OS()

@@ -1,8 +1,7 @@
 """Tests of the Apache Pulsar destination: models, form, registration, dispatch."""
 
 import importlib
-import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -35,7 +34,7 @@ from tracardi.service.setup.destinations.pulsar_resource import (
 
 # A value each field accepts, and one of the wrong type.
 VALID_CREDENTIALS: dict[str, Any] = {
-    "host": "pulsar://broker-1:6650,broker-2:6650",
+    "host": "scheme://host-1:6650,host-2:6650",
     "token": "s3cr3t-value",
 }
 VALID_INIT: dict[str, Any] = {
@@ -47,10 +46,10 @@ VALID_INIT: dict[str, Any] = {
     "max_pending_messages": 7,
     "connect_timeout_seconds": 7,
     "send_timeout_seconds": 7,
-    "unreachable_backoff_seconds": 2.5,
     "properties": {
         "key": "value",
     },
+    "unreachable_backoff_seconds": 2.5,
 }
 WRONG_CREDENTIALS: dict[str, Any] = {
     "host": "not a url",
@@ -65,12 +64,12 @@ WRONG_INIT: dict[str, Any] = {
     "max_pending_messages": "seven",
     "connect_timeout_seconds": "seven",
     "send_timeout_seconds": "seven",
-    "unreachable_backoff_seconds": "two and a half",
     "properties": [
         "not",
         "a",
         "dict",
     ],
+    "unreachable_backoff_seconds": "two and a half",
 }
 
 # The models under test, by names that keep lines short whatever the class prefix.
@@ -136,14 +135,8 @@ def test_registered_config_has_one_entry_per_credential_field() -> None:
 def test_form_agrees_with_configuration_model() -> None:
     form = registered_destination().form
     fields_by_name = Configuration.model_fields
-    model_fields = {
-        field.alias or name: field for name, field in fields_by_name.items()
-    }
-    form_fields = (
-        [field for group in form.groups or [] for field in group.fields]
-        if isinstance(form, Form)
-        else []
-    )
+    model_fields = {field.alias or name: field for name, field in fields_by_name.items()}
+    form_fields = [field for group in form.groups or [] for field in group.fields] if isinstance(form, Form) else []
     assert [field.id for field in form_fields] == list(model_fields)
     assert list(registered_destination().init or {}) == list(model_fields)
     for form_field in form_fields:
@@ -184,14 +177,10 @@ def test_wrong_credential_type_is_refused_naming_the_field(field: str) -> None:
 
 
 def test_debug_selects_test_credentials() -> None:
-    debug_connector = make_connector(
-        debug=True, production=WRONG_CREDENTIALS, test=VALID_CREDENTIALS
-    )
+    debug_connector = make_connector(debug=True, production=WRONG_CREDENTIALS, test=VALID_CREDENTIALS)
     expected = Credentials.model_validate(VALID_CREDENTIALS)
     assert debug_connector.credentials() == expected
-    production_connector = make_connector(
-        debug=False, production=WRONG_CREDENTIALS, test=VALID_CREDENTIALS
-    )
+    production_connector = make_connector(debug=False, production=WRONG_CREDENTIALS, test=VALID_CREDENTIALS)
     with pytest.raises(
         PulsarConfigurationError,
         match="production credentials",
@@ -225,22 +214,6 @@ def test_configuration_errors_do_not_repeat_secrets() -> None:
     assert VALID_CREDENTIALS["token"] not in str(raised.value)
 
 
-def test_equal_settings_are_validated_once_and_shared() -> None:
-    configuration = make_connector().configuration()
-    assert make_connector().configuration() is configuration
-    other = make_connector(init={**VALID_INIT, "not_a_field": 1}).configuration()
-    assert other is not configuration
-    assert other == configuration
-
-
-def test_settings_changed_in_place_are_validated_again() -> None:
-    connector = make_connector()
-    configuration = connector.configuration()
-    assert connector.configuration() is configuration
-    connector.destination.destination.init["not_a_field"] = 1
-    assert connector.configuration() is not configuration
-
-
 def test_record_properties_carry_routing_facts() -> None:
     record = DispatchRecord(
         kind="event",
@@ -257,29 +230,27 @@ def test_record_properties_carry_routing_facts() -> None:
         "tracardi-event-id": "event-1",
         "tracardi-event-type": "page-view",
     }
-    profile_record = DispatchRecord(
-        kind="profile", data={}, profile_id="profile-1", session_id=None
-    )
+    profile_record = DispatchRecord(kind="profile", data={}, profile_id="profile-1", session_id=None)
     assert profile_record.properties() == {
         "tracardi-kind": "profile",
         "tracardi-profile-id": "profile-1",
     }
 
 
-def test_json_payload_serialises_dates_uuids_and_decimals() -> None:
+def test_json_payload_is_compact_utf8_with_dates_uuids_and_decimals_as_strings() -> None:
     data = {
-        "at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),
         "id": UUID(int=1),
         "price": Decimal("9.99"),
         "name": "Zoë",
+        "tags": ["a", "b"],
     }
     record = DispatchRecord(kind="event", data=data, profile_id=None, session_id=None)
-    assert json.loads(record.json_payload()) == {
-        "at": "2024-01-02 03:04:05+00:00",
-        "id": "00000000-0000-0000-0000-000000000001",
-        "price": "9.99",
-        "name": "Zoë",
-    }
+    expected = (
+        '{"at":"2024-01-02 03:04:05+00:00","id":"00000000-0000-0000-0000-000000000001",'
+        '"price":"9.99","name":"Zoë","tags":["a","b"]}'
+    )
+    assert record.json_payload() == expected.encode("utf-8")
 
 
 def circular_data() -> dict[str, Any]:
@@ -332,16 +303,12 @@ async def test_dispatch_profile_hands_the_mapped_data_to_the_transport(
     send = mocker.patch.object(PulsarConnector, "_send", autospec=True)
     connector = make_connector(debug=True)
     data = {"traits": {"plan": "pro"}}
-    await connector.dispatch_profile(
-        data, profile=PROFILE, session=None, changed_fields=[{"traits.plan": "pro"}]
-    )
+    await connector.dispatch_profile(data, profile=PROFILE, session=None, changed_fields=[{"traits.plan": "pro"}])
     send.assert_awaited_once_with(
         connector,
         Credentials.model_validate(VALID_CREDENTIALS),
         Configuration.model_validate(VALID_INIT),
-        DispatchRecord(
-            kind="profile", data=data, profile_id="profile-1", session_id=None
-        ),
+        DispatchRecord(kind="profile", data=data, profile_id="profile-1", session_id=None),
     )
 
 
@@ -353,20 +320,29 @@ async def test_dispatch_with_bad_init_sends_nothing(mocker: MockerFixture) -> No
         PulsarConfigurationError,
         match="init settings",
     ):
-        await connector.dispatch_event(
-            {}, profile=PROFILE, session=SESSION, event=EVENT
-        )
+        await connector.dispatch_event({}, profile=PROFILE, session=SESSION, event=EVENT)
     send.assert_not_awaited()
+
+
+def test_equal_settings_are_validated_once_and_shared() -> None:
+    configuration = make_connector().configuration()
+    assert make_connector().configuration() is configuration
+    other = make_connector(init={**VALID_INIT, "not_a_field": 1}).configuration()
+    assert other is not configuration
+    assert other == configuration
+
+
+def test_settings_changed_in_place_are_validated_again() -> None:
+    connector = make_connector()
+    configuration = connector.configuration()
+    assert connector.configuration() is configuration
+    connector.destination.destination.init["not_a_field"] = 1
+    assert connector.configuration() is not configuration
 
 
 @pytest.mark.asyncio
 async def test_unserialisable_data_fails_before_any_connection() -> None:
     # The service URL points nowhere: the payload error must come first, and fast.
     connector = make_connector()
-    with pytest.raises(
-        PulsarPayloadError,
-        match="as JSON",
-    ):
-        await connector.dispatch_event(
-            float("nan"), profile=PROFILE, session=SESSION, event=EVENT
-        )
+    with pytest.raises(PulsarPayloadError, match="as JSON"):
+        await connector.dispatch_event(float("nan"), profile=PROFILE, session=SESSION, event=EVENT)

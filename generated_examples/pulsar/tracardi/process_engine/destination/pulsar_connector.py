@@ -15,25 +15,26 @@ from pydantic_core import MultiHostUrl
 from tracardi.domain.event import Event
 from tracardi.domain.profile import Profile
 from tracardi.domain.session import Session
-from tracardi.process_engine.destination.destination_interface import (
-    DestinationInterface,
-)
-from tracardi.process_engine.destination.pulsar_producer import (
-    ProducerSettings,
-    publish,
-)
+from tracardi.process_engine.destination.destination_interface import DestinationInterface
+from tracardi.process_engine.destination.pulsar_producer import ProducerSettings, publish
+
+DESTINATION_NAME = "Apache Pulsar"
+ModelT = TypeVar("ModelT", bound=BaseModel)
 
 PartitionKeyChoice = Literal["profile_id", "session_id", "none"]
 CompressionChoice = Literal["none", "lz4", "zlib", "zstd", "snappy"]
 
 
 class PulsarCredentials(BaseModel):
-    """Credentials of the Apache Pulsar resource (production or test)."""
+    """The resource's credentials, production or test."""
 
     model_config = ConfigDict(frozen=True)
 
     host: MultiHostUrl = Field(
-        description="Pulsar service URL: pulsar://host:6650, pulsar://host-1:6650,host-2:6650 for several brokers, or pulsar+ssl://host:6651 for TLS.",
+        description=(
+            "Pulsar service URL: pulsar://host:6650, pulsar://host-1:6650,host-2:6650 for several brokers, or "
+            "pulsar+ssl://host:6651 for TLS."
+        ),
     )
     token: SecretStr | None = Field(
         default=None,
@@ -42,12 +43,15 @@ class PulsarCredentials(BaseModel):
 
 
 class PulsarConfiguration(BaseModel):
-    """Settings of the Apache Pulsar destination: its init."""
+    """The destination's settings: its init."""
 
     model_config = ConfigDict(frozen=True)
 
     topic: str = Field(
-        description="Topic to publish to, e.g. persistent://public/default/tracardi. A short name such as tracardi means persistent://public/default/tracardi.",
+        description=(
+            "Topic to publish to, e.g. persistent://public/default/tracardi. A short name such as tracardi means "
+            "persistent://public/default/tracardi."
+        ),
     )
     partition_key: PartitionKeyChoice = Field(
         default="profile_id",
@@ -59,7 +63,10 @@ class PulsarConfiguration(BaseModel):
     )
     batching_enabled: bool = Field(
         default=True,
-        description="Send messages in batches: much higher throughput, and each dispatch still waits for the broker's acknowledgement.",
+        description=(
+            "Send messages in batches: much higher throughput, and each dispatch still waits for the broker's "
+            "acknowledgement."
+        ),
     )
     batching_max_publish_delay_ms: int = Field(
         default=1,
@@ -77,18 +84,21 @@ class PulsarConfiguration(BaseModel):
         default=10,
         description="How long to wait for the broker to acknowledge a message before failing with an error.",
     )
-    unreachable_backoff_seconds: float = Field(
-        default=5.0,
-        description="After the broker could not be reached, dispatches fail at once for this long, so that tracked events do not each wait for the timeout; then one dispatch tries again.",
-    )
     properties: dict[str, str] = Field(
         default={},
         description="Message properties added to every message, such as the environment name.",
     )
+    unreachable_backoff_seconds: float = Field(
+        default=5.0,
+        description=(
+            "After the broker could not be reached, dispatches fail at once for this long before one tries again, so "
+            "an outage does not cost every tracked event the connect timeout."
+        ),
+    )
 
 
 class PulsarDestinationError(Exception):
-    """Base of every error the Apache Pulsar destination raises."""
+    """Base of every error this destination raises."""
 
 
 class PulsarConfigurationError(PulsarDestinationError, ValueError):
@@ -97,10 +107,6 @@ class PulsarConfigurationError(PulsarDestinationError, ValueError):
 
 class PulsarPayloadError(PulsarDestinationError, ValueError):
     """Data that cannot be sent as JSON."""
-
-
-# Made once: json.dumps with options builds an encoder for every call.
-JSON_ENCODER = json.JSONEncoder(default=str, ensure_ascii=False, allow_nan=False)
 
 
 @dataclass(frozen=True)
@@ -126,17 +132,26 @@ class DispatchRecord:
         return {key: value for key, value in values.items() if value is not None}
 
     def json_payload(self) -> bytes:
-        """The data as UTF-8 JSON; datetimes, UUIDs and decimals become strings."""
+        """The data as compact UTF-8 JSON; datetimes, UUIDs and decimals become strings."""
         try:
-            text = JSON_ENCODER.encode(self.data)
+            text = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False)
         except (TypeError, ValueError) as error:
             raise PulsarPayloadError(
-                f"Cannot send the {self.kind} data to Apache Pulsar as JSON: {error}"
+                f"Cannot send the {self.kind} data to {DESTINATION_NAME} as JSON: {error}",
             ) from error
         return text.encode()
 
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+def _validated(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT:
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        # `from None`: the ValidationError repeats the input, secrets included, and Tracardi logs the whole chain.
+        raise PulsarConfigurationError(
+            f"Invalid {what} for the {DESTINATION_NAME} destination: {problems}",
+        ) from None
+
 
 # Tracardi builds a new connector for every dispatch but hands each the settings its cache
 # holds, and validating them again would cost more than encoding the message. A dict handed
@@ -157,50 +172,33 @@ class _KnownSettings(NamedTuple):
 _known_settings: dict[tuple[type[BaseModel], int], _KnownSettings] = {}
 
 
-def _validated(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT:
+def _validated_once(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT:
     known = _known_settings.get((model, id(values)))
     if known is not None and known.as_validated == values:
         return cast(ModelT, known.model)
     validated = _validated_by_repr(model, values, what)
     if len(_known_settings) >= VALIDATED_CACHE_SIZE:
         _known_settings.clear()
-    _known_settings[(model, id(values))] = _KnownSettings(
-        values, copy.deepcopy(values), validated
-    )
+    _known_settings[(model, id(values))] = _KnownSettings(values, copy.deepcopy(values), validated)
     return validated
 
 
-def _validated_by_repr(
-    model: type[ModelT], values: dict[str, Any], what: str
-) -> ModelT:
+def _validated_by_repr(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT:
     key = (model, repr(values))
     cached = _validated_cache.get(key)
     if cached is not None:
         _validated_cache.move_to_end(key)
         return cast(ModelT, cached)
-    try:
-        validated = model.model_validate(values)
-    except ValidationError as error:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
-            for problem in error.errors(include_input=False)
-        )
-        # `from None`: the ValidationError repeats the input, secrets included, and Tracardi
-        # logs the whole chain.
-        raise PulsarConfigurationError(
-            f"Invalid {what} for the Apache Pulsar destination: {problems}"
-        ) from None
+    validated = _validated(model, values, what)
     _validated_cache[key] = validated
     if len(_validated_cache) > VALIDATED_CACHE_SIZE:
         _validated_cache.popitem(last=False)
     return validated
 
 
-# Derived from the shared, frozen models _validated returns, so the identity of a pair
+# Derived from the shared, frozen models _validated_once returns, so the identity of a pair
 # stands for its values; each pair is kept here, so that no other models take its ids.
-_producer_settings_cache: dict[
-    tuple[int, int], tuple[BaseModel, BaseModel, ProducerSettings]
-] = {}
+_producer_settings_cache: dict[tuple[int, int], tuple[BaseModel, BaseModel, ProducerSettings]] = {}
 
 
 def _producer_settings(credentials: PulsarCredentials, configuration: PulsarConfiguration) -> ProducerSettings:
@@ -228,62 +226,38 @@ def _producer_settings(credentials: PulsarCredentials, configuration: PulsarConf
 
 
 class PulsarConnector(DestinationInterface):
-    """Tracardi destination for Apache Pulsar.
+    """Tracardi builds a new instance for every dispatch, so nothing is kept on the instance."""
 
-    Tracardi builds a new instance for every dispatch, so nothing is kept on the instance.
-    """
-
+    # profile and session are optional, wider than the interface says: Tracardi's dispatcher may pass None.
     async def dispatch_profile(
         self,
         data: Any,
-        # Optional, wider than the interface says: Tracardi's dispatcher may pass None.
         profile: Profile | None,
         session: Session | None,
         changed_fields: list[dict[str, Any]] | None = None,
     ) -> None:
-        await self._dispatch(
-            DispatchRecord(
-                kind="profile",
-                data=data,
-                profile_id=profile.id if profile is not None else None,
-                session_id=session.id if session is not None else None,
-            )
-        )
+        profile_id = profile.id if profile is not None else None
+        session_id = session.id if session is not None else None
+        await self._dispatch(DispatchRecord("profile", data, profile_id, session_id))
 
-    async def dispatch_event(
-        self,
-        data: Any,
-        profile: Profile | None,
-        session: Session | None,
-        event: Event,
-    ) -> None:
-        await self._dispatch(
-            DispatchRecord(
-                kind="event",
-                data=data,
-                profile_id=profile.id if profile is not None else None,
-                session_id=session.id if session is not None else None,
-                event_id=event.id,
-                event_type=event.type,
-            )
-        )
+    async def dispatch_event(self, data: Any, profile: Profile | None, session: Session | None, event: Event) -> None:
+        profile_id = profile.id if profile is not None else None
+        session_id = session.id if session is not None else None
+        await self._dispatch(DispatchRecord("event", data, profile_id, session_id, event.id, event.type))
 
     def credentials(self) -> PulsarCredentials:
         """Test credentials in debug mode, production credentials otherwise."""
         which = "test" if self.debug else "production"
-        return _validated(PulsarCredentials, self._get_credentials() or {}, f"{which} credentials")
+        return _validated_once(PulsarCredentials, self._get_credentials() or {}, f"{which} credentials")
 
     def configuration(self) -> PulsarConfiguration:
-        return _validated(PulsarConfiguration, self.destination.destination.init, "init settings")
+        return _validated_once(PulsarConfiguration, self.destination.destination.init, "init settings")
 
     async def _dispatch(self, record: DispatchRecord) -> None:
         await self._send(self.credentials(), self.configuration(), record)
 
     async def _send(
-        self,
-        credentials: PulsarCredentials,
-        configuration: PulsarConfiguration,
-        record: DispatchRecord,
+        self, credentials: PulsarCredentials, configuration: PulsarConfiguration, record: DispatchRecord
     ) -> None:
         """Publish the record and wait until the broker has stored it."""
         partition_keys = {

@@ -1,4 +1,8 @@
-from datetime import UTC, datetime
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+# Master's UTC is ZoneInfo("UTC") (not datetime.UTC, which Python 3.10 lacks).
+UTC = ZoneInfo("UTC")
 
 
 def now_in_utc() -> datetime:

@@ -34,8 +34,8 @@ PULSAR_RESOURCE = ResourceSettings(
             "max_pending_messages": 1000,
             "connect_timeout_seconds": 5,
             "send_timeout_seconds": 10,
-            "unreachable_backoff_seconds": 5.0,
             "properties": {},
+            "unreachable_backoff_seconds": 5.0,
         },
         form=Form(
             groups=[
@@ -45,7 +45,10 @@ PULSAR_RESOURCE = ResourceSettings(
                         FormField(
                             id="topic",
                             name="Topic",
-                            description="Topic to publish to, e.g. persistent://public/default/tracardi. A short name such as tracardi means persistent://public/default/tracardi.",
+                            description=(
+                                "Topic to publish to, e.g. persistent://public/default/tracardi. A short name such as "
+                                "tracardi means persistent://public/default/tracardi."
+                            ),
                             component=FormComponent(
                                 type="text",
                                 props={
@@ -57,7 +60,9 @@ PULSAR_RESOURCE = ResourceSettings(
                         FormField(
                             id="partition_key",
                             name="Partition key",
-                            description="Message key. profile_id keeps each profile's messages in order on partitioned topics.",
+                            description=(
+                                "Message key. profile_id keeps each profile's messages in order on partitioned topics."
+                            ),
                             component=FormComponent(
                                 type="select",
                                 props={
@@ -93,7 +98,10 @@ PULSAR_RESOURCE = ResourceSettings(
                         FormField(
                             id="batching_enabled",
                             name="Batching",
-                            description="Send messages in batches: much higher throughput, and each dispatch still waits for the broker's acknowledgement.",
+                            description=(
+                                "Send messages in batches: much higher throughput, and each dispatch still waits for "
+                                "the broker's acknowledgement."
+                            ),
                             component=FormComponent(
                                 type="bool",
                                 props={
@@ -117,7 +125,9 @@ PULSAR_RESOURCE = ResourceSettings(
                         FormField(
                             id="max_pending_messages",
                             name="Max pending messages",
-                            description="Most messages in flight at once; further dispatches wait for room instead of failing.",
+                            description=(
+                                "Most messages in flight at once; further dispatches wait for room instead of failing."
+                            ),
                             component=FormComponent(
                                 type="text",
                                 props={
@@ -141,23 +151,13 @@ PULSAR_RESOURCE = ResourceSettings(
                         FormField(
                             id="send_timeout_seconds",
                             name="Send timeout (s)",
-                            description="How long to wait for the broker to acknowledge a message before failing with an error.",
+                            description=(
+                                "How long to wait for the broker to acknowledge a message before failing with an error."
+                            ),
                             component=FormComponent(
                                 type="text",
                                 props={
                                     "label": "Send timeout (s)",
-                                },
-                            ),
-                            required=False,
-                        ),
-                        FormField(
-                            id="unreachable_backoff_seconds",
-                            name="Back-off when unreachable (s)",
-                            description="After the broker could not be reached, dispatches fail at once for this long, so that tracked events do not each wait for the timeout; then one dispatch tries again.",
-                            component=FormComponent(
-                                type="text",
-                                props={
-                                    "label": "Back-off when unreachable (s)",
                                 },
                             ),
                             required=False,
@@ -170,6 +170,21 @@ PULSAR_RESOURCE = ResourceSettings(
                                 type="keyValueList",
                                 props={
                                     "label": "Extra properties",
+                                },
+                            ),
+                            required=False,
+                        ),
+                        FormField(
+                            id="unreachable_backoff_seconds",
+                            name="Back-off after an outage (s)",
+                            description=(
+                                "After the broker could not be reached, dispatches fail at once for this long before "
+                                "one tries again, so an outage does not cost every tracked event the connect timeout."
+                            ),
+                            component=FormComponent(
+                                type="text",
+                                props={
+                                    "label": "Back-off after an outage (s)",
                                 },
                             ),
                             required=False,
