@@ -30,7 +30,7 @@ import harness
 import pulsar
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "tests"))
+sys.path[:0] = [str(REPO_ROOT / "tests"), str(REPO_ROOT / "scripts")]
 
 from rendering import IGNORED, make_checkout  # noqa: E402
 
