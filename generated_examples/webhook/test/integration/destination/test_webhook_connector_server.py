@@ -513,7 +513,7 @@ async def ok(request: web.Request) -> web.Response:
 async def main() -> None:
     app = web.Application()
     app.router.add_post("/hook", ok)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     settings = HttpSettings(url=f"http://127.0.0.1:{runner.addresses[0][1]}/hook")
