@@ -336,3 +336,28 @@ async def test_dispatch_with_bad_init_sends_nothing(mocker: MockerFixture) -> No
     ):
         await connector.dispatch_event({}, profile=PROFILE, session=SESSION, event=EVENT)
     send.assert_not_awaited()
+
+
+def test_equal_settings_are_validated_once_and_shared() -> None:
+    configuration = make_connector().configuration()
+    assert make_connector().configuration() is configuration
+    other = make_connector(init={**VALID_INIT, "not_a_field": 1}).configuration()
+    assert other is not configuration
+    assert other == configuration
+
+
+def test_settings_changed_in_place_are_validated_again() -> None:
+    connector = make_connector()
+    configuration = connector.configuration()
+    assert connector.configuration() is configuration
+    connector.destination.destination.init["not_a_field"] = 1
+    assert connector.configuration() is not configuration
+
+
+@pytest.mark.asyncio
+async def test_equal_settings_make_one_request_settings(mocker: MockerFixture) -> None:
+    deliver = mocker.patch("tracardi.process_engine.destination.webhook_connector.deliver")
+    for _ in range(2):
+        await make_connector().dispatch_event({"a": 1}, profile=PROFILE, session=SESSION, event=EVENT)
+    first, second = (call.args[0] for call in deliver.call_args_list)
+    assert second is first

@@ -10,6 +10,7 @@ import email.utils
 import hashlib
 import hmac
 import re
+import uuid
 
 import pytest
 
@@ -224,7 +225,9 @@ def test_the_request_is_built_once_with_json_an_idempotency_key_and_the_signatur
     assert request.headers["X-Signature-256"] == f"sha256={expected}"
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["X-Team"] == "blue" and request.headers["tracardi-kind"] == "event"
-    assert len(request.headers["Idempotency-Key"]) == 36
+    key = request.headers["Idempotency-Key"]
+    assert str(uuid.UUID(key)) == key and uuid.UUID(key).version == 4
+    assert uuid.UUID(key).variant == uuid.RFC_4122
     assert prepare(settings, BODY, {}).headers["Idempotency-Key"] != request.headers["Idempotency-Key"]
 
 

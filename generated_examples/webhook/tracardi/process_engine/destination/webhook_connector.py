@@ -3,9 +3,11 @@
 Sends Tracardi profiles and events to Webhook as JSON over HTTP.
 """
 
+import copy
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
@@ -159,8 +161,86 @@ def _validated(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT
         ) from None
 
 
+# Tracardi builds a new connector for every dispatch but hands each the settings its cache
+# holds, and validating them again costs more than the rest of the connector's work. A dict
+# handed before is recognised by identity while it still equals what was validated; an equal
+# new dict by its repr, which tells apart every value JSON settings can hold. The models are
+# frozen, so sharing them is safe.
+VALIDATED_CACHE_SIZE = 64
+_validated_cache: OrderedDict[tuple[type[BaseModel], str], BaseModel] = OrderedDict()
+
+
+class _KnownSettings(NamedTuple):
+    # Kept alive, so that no other dict gets its id while it is known.
+    values: dict[str, Any]
+    as_validated: dict[str, Any]
+    model: BaseModel
+
+
+_known_settings: dict[tuple[type[BaseModel], int], _KnownSettings] = {}
+
+
+def _validated_once(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT:
+    known = _known_settings.get((model, id(values)))
+    if known is not None and known.as_validated == values:
+        return cast(ModelT, known.model)
+    validated = _validated_by_repr(model, values, what)
+    if len(_known_settings) >= VALIDATED_CACHE_SIZE:
+        _known_settings.clear()
+    _known_settings[(model, id(values))] = _KnownSettings(values, copy.deepcopy(values), validated)
+    return validated
+
+
+def _validated_by_repr(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT:
+    key = (model, repr(values))
+    cached = _validated_cache.get(key)
+    if cached is not None:
+        _validated_cache.move_to_end(key)
+        return cast(ModelT, cached)
+    validated = _validated(model, values, what)
+    _validated_cache[key] = validated
+    if len(_validated_cache) > VALIDATED_CACHE_SIZE:
+        _validated_cache.popitem(last=False)
+    return validated
+
+
 def _secret(value: SecretStr | None) -> str | None:
     return value.get_secret_value() if value is not None else None
+
+
+# Derived from the shared, frozen models _validated_once returns, so the identity of a pair
+# stands for its values; each pair is kept here, so that no other models take its ids.
+_http_settings_cache: dict[tuple[int, int], tuple[BaseModel, BaseModel, HttpSettings]] = {}
+
+
+def _http_settings(credentials: WebhookCredentials, configuration: WebhookConfiguration) -> HttpSettings:
+    key = (id(credentials), id(configuration))
+    known = _http_settings_cache.get(key)
+    if known is not None:
+        return known[2]
+    settings = HttpSettings(
+        url=str(credentials.url),
+        method=configuration.method,
+        auth_type=credentials.auth_type,
+        token=_secret(credentials.token),
+        username=credentials.username,
+        password=_secret(credentials.password),
+        api_key_header=credentials.api_key_header,
+        signing_secret=_secret(credentials.signing_secret),
+        headers=tuple(configuration.headers.items()),
+        timeout_seconds=configuration.timeout_seconds,
+        connect_timeout_seconds=configuration.connect_timeout_seconds,
+        max_attempts=configuration.max_attempts,
+        deadline_seconds=configuration.deadline_seconds,
+        max_retry_after_seconds=configuration.max_retry_after_seconds,
+        verify_tls=configuration.verify_tls,
+        max_body_bytes=configuration.max_body_bytes,
+        unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
+    )
+    if len(_http_settings_cache) >= VALIDATED_CACHE_SIZE:
+        _http_settings_cache.clear()
+    _http_settings_cache[key] = (credentials, configuration, settings)
+    return settings
 
 
 class WebhookConnector(DestinationInterface):
@@ -186,10 +266,10 @@ class WebhookConnector(DestinationInterface):
     def credentials(self) -> WebhookCredentials:
         """Test credentials in debug mode, production credentials otherwise."""
         which = "test" if self.debug else "production"
-        return _validated(WebhookCredentials, self._get_credentials() or {}, f"{which} credentials")
+        return _validated_once(WebhookCredentials, self._get_credentials() or {}, f"{which} credentials")
 
     def configuration(self) -> WebhookConfiguration:
-        return _validated(WebhookConfiguration, self.destination.destination.init, "init settings")
+        return _validated_once(WebhookConfiguration, self.destination.destination.init, "init settings")
 
     async def _dispatch(self, record: DispatchRecord) -> None:
         await self._send(self.credentials(), self.configuration(), record)
@@ -198,23 +278,4 @@ class WebhookConnector(DestinationInterface):
         self, credentials: WebhookCredentials, configuration: WebhookConfiguration, record: DispatchRecord
     ) -> None:
         """Send the record as JSON to the URL; return once the server has answered 2xx."""
-        settings = HttpSettings(
-            url=str(credentials.url),
-            method=configuration.method,
-            auth_type=credentials.auth_type,
-            token=_secret(credentials.token),
-            username=credentials.username,
-            password=_secret(credentials.password),
-            api_key_header=credentials.api_key_header,
-            signing_secret=_secret(credentials.signing_secret),
-            headers=tuple(configuration.headers.items()),
-            timeout_seconds=configuration.timeout_seconds,
-            connect_timeout_seconds=configuration.connect_timeout_seconds,
-            max_attempts=configuration.max_attempts,
-            deadline_seconds=configuration.deadline_seconds,
-            max_retry_after_seconds=configuration.max_retry_after_seconds,
-            verify_tls=configuration.verify_tls,
-            max_body_bytes=configuration.max_body_bytes,
-            unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
-        )
-        await deliver(settings, record.json_payload(), record.properties())
+        await deliver(_http_settings(credentials, configuration), record.json_payload(), record.properties())
