@@ -15,9 +15,10 @@ Scenarios, each at 1, 64 and 256 concurrent dispatchers (every dispatcher awaits
                connection) for every dispatch
   loop lag     a 1 ms ticker's lateness while the rendered connector dispatches a paced 500/s
 
-The rendered and raw runs alternate for --rounds rounds and the table shows each one's median
-round, with the ratio to raw taken within each round: on a shared machine, absolute figures
-move by a third from one minute to the next.
+The rendered and raw runs alternate for --rounds rounds (each going first in every other round)
+and the table shows each one's median round, with the ratio to raw taken within each round (its
+median, and its range over the rounds): on a shared machine, absolute figures move by a third
+from one minute to the next.
 """
 
 import argparse
@@ -237,13 +238,20 @@ async def benchmark(options: argparse.Namespace, url: str) -> None:
         for concurrency in options.concurrency:
             events = options.events if concurrency > 1 else options.events_at_1
             pairs: list[tuple[Run, Run]] = []
-            for _ in range(options.rounds):
-                pairs.append((await timed(events, concurrency, rendered), await timed(events, concurrency, raw)))
+            for number in range(options.rounds):
+                # Each goes first in every other round, so that a drift in the machine's load
+                # does not favour either.
+                if number % 2:
+                    theirs_first = await timed(events, concurrency, raw)
+                    pairs.append((await timed(events, concurrency, rendered), theirs_first))
+                else:
+                    pairs.append((await timed(events, concurrency, rendered), await timed(events, concurrency, raw)))
             ratios = [mine.rate / theirs.rate for mine, theirs in pairs]
+            spread = f"{median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
             mine = sorted((pair[0] for pair in pairs), key=lambda run: run.rate)[(len(pairs) - 1) // 2]
             theirs = sorted((pair[1] for pair in pairs), key=lambda run: run.rate)[(len(pairs) - 1) // 2]
             per_session = await timed(max(events // 4, 100), concurrency, session_per_dispatch(url))
-            lines.append(row("rendered (new instance each)", concurrency, mine, f"{median(ratios):.2f}"))
+            lines.append(row("rendered (new instance each)", concurrency, mine, spread))
             lines.append(row("raw aiohttp, one session", concurrency, theirs, "1.00"))
             lines.append(row("session per dispatch", concurrency, per_session, f"{per_session.rate / theirs.rate:.2f}"))
         lags = await loop_lag(rendered, options.lag_events, 500)

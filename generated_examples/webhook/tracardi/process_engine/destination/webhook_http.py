@@ -326,6 +326,9 @@ def _checked(settings: HttpSettings) -> _RequestParts:
     _check_limits(settings)
     url = _checked_url(settings)
     headers = _settings_headers(settings)
+    # Here rather than as the session's default, which aiohttp would merge into every request.
+    if not any(name.lower() == "user-agent" for name in headers):
+        headers["User-Agent"] = USER_AGENT
     headers.update(_auth_headers(settings))
     headers["Content-Type"] = "application/json"
     timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds, sock_connect=settings.connect_timeout_seconds)
@@ -454,7 +457,6 @@ async def _loop_session() -> _LoopSession:
         connector=aiohttp.TCPConnector(limit=CONNECTION_LIMIT, limit_per_host=CONNECTION_LIMIT_PER_HOST),
         # Cookies one endpoint sets must never travel to another destination's requests.
         cookie_jar=aiohttp.DummyCookieJar(),
-        headers={"User-Agent": USER_AGENT},
     )
     closer = _close_at_loop_end(session)
     entry = _sessions[loop] = _LoopSession(session, closer, {})
@@ -507,7 +509,9 @@ def _status_problem(status: int, reason: str | None, excerpt: bytes, retry_after
 
 async def send_once(request: PreparedRequest, timeout_seconds: float) -> None:
     """One attempt: the request, its response read and released; AttemptFailed unless 2xx."""
-    entry = await _loop_session()
+    entry = _sessions.get(asyncio.get_running_loop())
+    if entry is None or entry.session.closed:
+        entry = await _loop_session()
     gate = entry.gates.get(request.endpoint)
     if gate is None:
         gate = entry.gates[request.endpoint] = _FairGate(CONNECTION_LIMIT_PER_HOST)
