@@ -1,78 +1,38 @@
-"""Throughput, latency, event-loop lag and memory of Pulsar dispatch, in one table.
+"""The Pulsar rows of the dispatch benchmark (benchmarks/harness.py says how it runs).
 
-    ./dev bench                         # pulsar-lite started here, 20,000 events a scenario
-    ./dev bench --events 5000           # quicker
-    PULSAR_SERVICE_URL=... PULSAR_TOKEN=... ./dev bench   # against another broker
+    ./dev bench                          # pulsar-lite started here; every transport's rows
+    ./dev bench --transport pulsar --events 5000 --rounds 3
+    scripts/apache-pulsar run -- ./dev bench --transport pulsar   # Apache Pulsar, token auth
+    PULSAR_SERVICE_URL=... PULSAR_TOKEN=... ./dev bench           # another broker
 
-Scenarios:
-  tutorial    the tutorial's connector: a new client and producer and a blocking send for
-              every dispatch, inside the async method (closing the client, which the tutorial
-              does not, so the process survives 20,000 of them)
-  raw         pulsar-client alone: one batching producer, send_async without waiting: the ceiling
-  rendered    the rendered PulsarConnector, a new instance for every dispatch as Tracardi does,
-              with 1 and with 64 concurrent dispatchers
-  loop lag    a 1 ms ticker's lateness while dispatching at a paced 500 a second
-
-The ceiling and the 64-concurrent run alternate for --rounds rounds and the table shows each
-one's median round: on a shared machine a single pair of runs can differ by a third.
+All three scenarios send the same messages: the committed example's payload (about 250 bytes
+of JSON), its five tracardi-* properties, the profile id as key, through a producer made with
+the example's default init (LZ4, batching with a 1 ms delay):
+  rendered     the example's PulsarConnector, a new instance per dispatch, as Tracardi does
+  closed loop  pulsar-client alone, each message sent with its own callback and awaited
+  open loop    pulsar-client alone, every message sent at once, a callback on the last only
 """
 
-import argparse
 import asyncio
-import gc
+import contextlib
 import json
-import os
-import platform
-import resource
 import shutil
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import date
+from collections.abc import AsyncIterator
 from pathlib import Path
-from statistics import quantiles
 from typing import Any
 
+import harness
 import pulsar
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "tests"))
+sys.path[:0] = [str(REPO_ROOT / "tests"), str(REPO_ROOT / "scripts")]
 
 from rendering import IGNORED, make_checkout  # noqa: E402
-
-
-@dataclass
-class Row:
-    scenario: str
-    events: int
-    seconds: float
-    latencies: list[float]
-    rss_mb: float
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds
-
-    def percentile(self, share: int) -> float:
-        if len(self.latencies) < 2:
-            return float("nan")
-        return quantiles(self.latencies, n=100, method="inclusive")[share - 1] * 1000
-
-
-def median_row(rows: list[Row]) -> Row:
-    return sorted(rows, key=lambda row: row.rate)[(len(rows) - 1) // 2]
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def load_example(workdir: Path) -> Any:
@@ -87,20 +47,14 @@ def load_example(workdir: Path) -> Any:
     return connector_module
 
 
-def start_pulsar_lite(workdir: Path) -> Any:
-    """pulsar-lite on a free loopback port, started as the example's own broker tests start it."""
-    from pulsar_lite.binary_finder import find_pulsar_lite_binary
-    from test_pulsar_connector_broker import EmbeddedBroker
+class PulsarBench:
+    """The three ways to send the example's messages, against one broker."""
 
-    broker = EmbeddedBroker(find_pulsar_lite_binary(), workdir)
-    broker.start()
-    return broker
+    name = "pulsar"
 
-
-class Fixtures:
-    """The Tracardi objects a dispatch needs, built once as Tracardi's cache would hold them."""
-
-    def __init__(self, service_url: str, token: str | None) -> None:
+    def __init__(
+        self, connector_module: Any, service_url: str, token: str | None, server: str
+    ) -> None:
         from tracardi.domain.destination import Destination, DestinationConfig
         from tracardi.domain.entity import Entity
         from tracardi.domain.event import Event
@@ -113,7 +67,10 @@ class Fixtures:
         from tracardi.service.setup.destinations.pulsar_resource import PULSAR_RESOURCE
 
         assert PULSAR_RESOURCE.destination is not None
-        registered_init = PULSAR_RESOURCE.destination.init or {}
+        self.connector_module = connector_module
+        self.init = PULSAR_RESOURCE.destination.init or {}
+        self.server = server
+        self.versions = f"pulsar-client {pulsar.__version__}"
         self.service_url, self.token = service_url, token
         credentials = {"host": service_url, **({"token": token} if token else {})}
         self.resource = Resource(
@@ -122,18 +79,18 @@ class Fixtures:
             type="apache-pulsar",
             credentials=ResourceCredentials(production=credentials, test=credentials),
         )
-        self.make_destination = lambda topic: Destination(
+        self.destination = lambda topic: Destination(
             id="d",
             name="Pulsar destination",
+            # As the form saves it: every init field, the topic filled in.
             destination=DestinationConfig(
                 package="tracardi.process_engine.destination.pulsar_connector.PulsarConnector",
-                # As the form saves it: every init field, the topic filled in.
-                init={**registered_init, "topic": topic},
+                init={**self.init, "topic": topic},
             ),
             resource=Entity(id="r"),
             source=NamedEntity(id="s", name="s"),
         )
-        self.profiles = [Profile(id=f"profile-{n % 500}") for n in range(500)]
+        self.profiles = [Profile(id=f"profile-{n}") for n in range(harness.PROFILES)]
         self.session = Session(id="session-1", metadata=SessionMetadata())
         self.event = Event(
             id="event-1",
@@ -146,251 +103,150 @@ class Fixtures:
             "customer": {"email": "ann@example.com", "segment": "vip", "name": "Zoë"},
             "utm": {"source": "newsletter", "campaign": "spring"},
         }
+        self._clients: list[pulsar.Client] = []
+        self._rendered_destination = self.destination(self.topic())
+        self._closed_loop_producer: pulsar.Producer | None = None
 
     def topic(self) -> str:
         return f"persistent://public/default/bench-{uuid.uuid4().hex[:12]}"
 
-    def authentication(self) -> pulsar.Authentication | None:
-        return pulsar.AuthenticationToken(self.token) if self.token else None
+    def rendered(self) -> harness.Dispatch:
+        # One topic for every run, so that every run goes through one shared producer, as a
+        # long-running Tracardi's would: the RSS change of a run is then the connector's.
+        destination = self._rendered_destination
+        connector_class = self.connector_module.PulsarConnector
+        profiles = self.profiles
 
+        async def dispatch(number: int) -> None:
+            connector = connector_class(False, self.resource, destination)
+            await connector.dispatch_event(
+                self.data,
+                profile=profiles[number % len(profiles)],
+                session=self.session,
+                event=self.event,
+            )
 
-async def run_dispatchers(
-    events: int, concurrency: int, dispatch: Callable[[int], Awaitable[None]]
-) -> tuple[float, list[float]]:
-    latencies: list[float] = []
-    counter = iter(range(events))
+        return dispatch
 
-    async def worker() -> None:
-        for number in counter:
-            started = time.perf_counter()
-            await dispatch(number)
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started, latencies
-
-
-def tutorial_connector(fixtures: Fixtures, topic: str) -> Callable[[int], Awaitable[None]]:
-    async def dispatch(number: int) -> None:
-        client = pulsar.Client(fixtures.service_url, authentication=fixtures.authentication())
-        producer = client.create_producer(topic)
-        producer.send(json.dumps(fixtures.data).encode())
-        client.close()
-
-    return dispatch
-
-
-def rendered_connector(
-    connector_module: Any, fixtures: Fixtures, topic: str
-) -> Callable[[int], Awaitable[None]]:
-    destination = fixtures.make_destination(topic)
-    connector_class = connector_module.PulsarConnector
-
-    async def dispatch(number: int) -> None:
-        connector = connector_class(False, fixtures.resource, destination)
-        await connector.dispatch_event(
-            fixtures.data,
-            profile=fixtures.profiles[number % 500],
-            session=fixtures.session,
-            event=fixtures.event,
+    def raw_producer(self, max_pending_messages: int) -> pulsar.Producer:
+        """A producer made as the rendered one is, with the example's defaults."""
+        if not self._clients:
+            authentication = pulsar.AuthenticationToken(self.token) if self.token else None
+            self._clients.append(
+                pulsar.Client(
+                    self.service_url,
+                    authentication=authentication,
+                    logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn),
+                )
+            )
+        return self._clients[0].create_producer(
+            self.topic(),
+            compression_type=pulsar.CompressionType.LZ4,
+            batching_enabled=bool(self.init.get("batching_enabled", True)),
+            batching_max_publish_delay_ms=int(self.init.get("batching_max_publish_delay_ms", 1)),
+            max_pending_messages=max_pending_messages,
+            block_if_queue_full=False,
         )
 
-    return dispatch
+    def message(self, number: int) -> tuple[bytes, dict[str, str], str]:
+        """The payload, properties and key the connector sends, JSON encoded as it encodes it."""
+        profile = f"profile-{number % harness.PROFILES}"
+        properties = {
+            "tracardi-kind": "event",
+            "tracardi-profile-id": profile,
+            "tracardi-session-id": self.session.id,
+            "tracardi-event-id": self.event.id,
+            "tracardi-event-type": self.event.type,
+        }
+        payload = json.dumps(self.data, ensure_ascii=False).encode()
+        return payload, properties, profile
 
+    def closed_loop(self) -> harness.Dispatch:
+        if self._closed_loop_producer is None:
+            self._closed_loop_producer = self.raw_producer(int(self.init["max_pending_messages"]))
+        producer = self._closed_loop_producer
 
-def raw_ceiling(fixtures: Fixtures, events: int) -> Row:
-    client = pulsar.Client(fixtures.service_url, authentication=fixtures.authentication())
-    producer = client.create_producer(
-        fixtures.topic(),
-        batching_enabled=True,
-        batching_max_publish_delay_ms=1,
-        compression_type=pulsar.CompressionType.LZ4,
-        block_if_queue_full=True,
-        max_pending_messages=10000,
-    )
-    payload = json.dumps(fixtures.data).encode()
-    # The same message the connector sends: the same payload, properties and key.
-    properties = {
-        "tracardi-kind": "event",
-        "tracardi-profile-id": "profile-1",
-        "tracardi-session-id": fixtures.session.id,
-        "tracardi-event-id": fixtures.event.id,
-        "tracardi-event-type": fixtures.event.type,
-    }
-    latencies: list[float] = []
-    done = threading.Event()
+        async def dispatch(number: int) -> None:
+            loop = asyncio.get_running_loop()
+            acknowledged = loop.create_future()
 
-    def sent(result: pulsar.Result, message_id: Any, started: float) -> None:
-        latencies.append(time.perf_counter() - started)
-        if len(latencies) == events:
-            done.set()
+            def sent(result: pulsar.Result, message_id: Any) -> None:
+                loop.call_soon_threadsafe(settle, result)
 
-    started = time.perf_counter()
-    for number in range(events):
-        at = time.perf_counter()
-        producer.send_async(
-            payload,
-            lambda result, message_id, at=at: sent(result, message_id, at),
-            properties={**properties, "tracardi-profile-id": f"profile-{number % 500}"},
-            partition_key=f"profile-{number % 500}",
-        )
-    producer.flush()
-    done.wait(60)
-    seconds = time.perf_counter() - started
-    client.close()
-    return Row(
-        "raw pulsar-client, batched send_async (ceiling)", events, seconds, latencies, rss_mb()
-    )
+            def settle(result: pulsar.Result) -> None:
+                if result == pulsar.Result.Ok:
+                    acknowledged.set_result(None)
+                else:
+                    acknowledged.set_exception(RuntimeError(result.name))
 
+            payload, properties, key = self.message(number)
+            producer.send_async(payload, sent, properties=properties, partition_key=key)
+            await acknowledged
 
-async def loop_lag(
-    dispatch: Callable[[int], Awaitable[None]], events: int, rate: int
-) -> list[float]:
-    """Lateness of a 1 ms ticker while `events` dispatches run at `rate` a second."""
-    lags: list[float] = []
-    stop = asyncio.Event()
+        return dispatch
 
-    async def ticker() -> None:
-        while not stop.is_set():
-            started = time.perf_counter()
-            await asyncio.sleep(0.001)
-            lags.append(time.perf_counter() - started - 0.001)
+    def open_loop(self, events: int) -> harness.OpenLoop:
+        # Room for every message: the open loop never waits for the queue.
+        producer = self.raw_producer(events)
+        last = threading.Event()
+        results: list[pulsar.Result] = []
 
-    async def paced() -> None:
-        tasks = []
-        started = time.perf_counter()
+        def sent(result: pulsar.Result, message_id: Any) -> None:
+            results.append(result)
+            last.set()
+
+        cpu_started, started = time.thread_time(), time.perf_counter()
         for number in range(events):
-            await asyncio.sleep(max(0.0, started + number / rate - time.perf_counter()))
-            tasks.append(asyncio.ensure_future(dispatch(number)))
-        await asyncio.gather(*tasks)
-        stop.set()
-
-    await asyncio.gather(ticker(), paced())
-    return lags
-
-
-def lag_row(name: str, lags: list[float]) -> str:
-    lag_ms = sorted(lag * 1000 for lag in lags)
-    p99 = quantiles(lag_ms, n=100, method="inclusive")[98]
-    return f"| {name} | {p99:.2f} | {lag_ms[-1]:.2f} | {len(lag_ms)} |"
-
-
-async def main_async(arguments: argparse.Namespace) -> None:
-    workdir = Path(tempfile.mkdtemp(prefix="pulsar-bench-"))
-    external = os.environ.get("PULSAR_SERVICE_URL")
-    connector_module = load_example(workdir)
-    broker = None
-    if external:
-        service_url, token = external, os.environ.get("PULSAR_TOKEN") or None
-        broker_name = f"external broker at {service_url}"
-    else:
-        broker = start_pulsar_lite(workdir)
-        service_url, token = broker.service_url, None
-        broker_name = "pulsar-lite 0.2.0 (embedded)"
-    try:
-        fixtures = Fixtures(service_url, token)
-        events = arguments.events
-        rows: list[Row] = []
-        memory: list[str] = []
-        tutorial_events = min(events, arguments.tutorial_events)
-        seconds, latencies = await run_dispatchers(
-            tutorial_events, 1, tutorial_connector(fixtures, fixtures.topic())
-        )
-        rows.append(
-            Row(
-                "tutorial: client per message, blocking send",
-                tutorial_events,
-                seconds,
-                latencies,
-                rss_mb(),
+            payload, properties, key = self.message(number)
+            producer.send_async(
+                payload,
+                sent if number == events - 1 else None,
+                properties=properties,
+                partition_key=key,
             )
-        )
-        gc.collect()
-        ceilings: list[Row] = []
-        concurrent: list[Row] = []
-        ratios: list[str] = []
-        growth: dict[int, list[float]] = {1: [], 64: []}
+        last.wait(60)
+        seconds, cpu_seconds = time.perf_counter() - started, time.thread_time() - cpu_started
+        assert results == [pulsar.Result.Ok], results
+        producer.close()
+        return harness.OpenLoop(seconds, cpu_seconds)
 
-        async def rendered_row(concurrency: int) -> Row:
-            dispatch = rendered_connector(connector_module, fixtures, fixtures.topic())
-            await dispatch(-1)  # connect outside the timed run, as a long-running Tracardi would be
-            before = rss_mb()
-            seconds, latencies = await run_dispatchers(events, concurrency, dispatch)
-            after = rss_mb()
-            growth[concurrency].append(after - before)
-            return Row(
-                f"rendered connector, {concurrency} concurrent", events, seconds, latencies, after
-            )
-
-        for _ in range(arguments.rounds):
-            ceilings.append(raw_ceiling(fixtures, events))
-            concurrent.append(await rendered_row(64))
-            ratios.append(f"{concurrent[-1].rate / ceilings[-1].rate:.2f}")
-        rows.append(median_row(ceilings))
-        rows.append(await rendered_row(1))
-        rows.append(median_row(concurrent))
-        for concurrency, changes in growth.items():
-            memory.append(
-                f"x{concurrency}: " + ", ".join(f"{change:+.1f}" for change in changes) + " MB"
-            )
-        lag_events = arguments.lag_seconds * 500
-        rendered_lags = await loop_lag(
-            rendered_connector(connector_module, fixtures, fixtures.topic()), lag_events, 500
-        )
-        tutorial_lags = await loop_lag(
-            tutorial_connector(fixtures, fixtures.topic()), min(lag_events, 500), 500
-        )
+    def close(self) -> None:
         from tracardi.process_engine.destination.pulsar_producer import close_all_producers
 
         close_all_producers()
+        for client in self._clients:
+            client.close()
+
+
+@contextlib.asynccontextmanager
+async def bench(options: Any) -> AsyncIterator[PulsarBench]:
+    import os
+
+    workdir = Path(tempfile.mkdtemp(prefix="pulsar-bench-"))
+    broker = None
+    try:
+        connector_module = load_example(workdir)
+        external = os.environ.get("PULSAR_SERVICE_URL")
+        if external:
+            service_url, token = external, os.environ.get("PULSAR_TOKEN") or None
+            server = f"broker at {service_url}" + (" with token authentication" if token else "")
+        else:
+            from pulsar_lite.binary_finder import find_pulsar_lite_binary
+            from test_pulsar_connector_broker import EmbeddedBroker
+
+            broker = EmbeddedBroker(find_pulsar_lite_binary(), workdir)
+            broker.start()
+            service_url, token, server = broker.service_url, None, "pulsar-lite 0.2.0 (embedded)"
+        transport = PulsarBench(connector_module, service_url, token, server)
+        try:
+            yield transport
+        finally:
+            transport.close()
     finally:
         if broker is not None:
             broker.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
-    ceiling = rows[1].rate
-    print(
-        f"Pulsar dispatch benchmark, {date.today()}, {platform.node()}: {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}, pulsar-client {pulsar.__version__}, {broker_name}"
-    )
-    print()
-    print("| scenario | events | msg/s | of ceiling | p50 ms | p99 ms |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    for row in rows:
-        print(
-            f"| {row.scenario} | {row.events} | {row.rate:,.0f} | {row.rate / ceiling:.2f} | "
-            f"{row.percentile(50):.2f} | {row.percentile(99):.2f} |"
-        )
-    print()
-    print("| event-loop lag, 1 ms ticker, dispatching 500/s | p99 ms | max ms | ticks |")
-    print("| --- | ---: | ---: | ---: |")
-    print(lag_row(f"rendered connector, {lag_events} events", rendered_lags))
-    print(lag_row(f"tutorial connector, {min(lag_events, 500)} events", tutorial_lags))
-    print()
-    print(
-        f"64 concurrent / ceiling, round by round: {', '.join(ratios)}; "
-        "the table shows each one's median round"
-    )
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(
-        f"Memory: peak RSS {peak:.1f} MB; RSS change over each timed run of {events:,} "
-        "rendered dispatches, " + "; ".join(memory)
-    )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000, help="events a scenario")
-    parser.add_argument(
-        "--tutorial-events", type=int, default=20_000, help="cap for the slow tutorial scenario"
-    )
-    parser.add_argument("--lag-seconds", type=int, default=10, help="length of the paced run")
-    parser.add_argument(
-        "--rounds", type=int, default=5, help="rounds of the ceiling and the 64-concurrent run"
-    )
-    asyncio.run(main_async(parser.parse_args()))
-
 
 if __name__ == "__main__":
-    main()
+    harness.main()

@@ -437,19 +437,30 @@ def check_manual(rendered: Rendered) -> None:
     check_what_is_sent(rendered, text)
 
 
+# The manual's sections written from the transport's entry, by heading, and the key of each.
+ENTRY_SECTIONS = {"What is sent": "carries", "What an outage costs a tracked event": "unreachable"}
+
+
 def check_what_is_sent(rendered: Rendered, text: str) -> None:
-    """The manual says what the transport's entry says its messages carry, names filled in."""
+    """The manual says what the transport's entry says its messages carry, and what an outage
+    costs when the entry says so, names filled in."""
     recorded = rendered.recorded()
-    carries = str(TRANSPORTS[rendered.transport]["carries"])
-    for placeholder in ("module_name", "class_prefix"):
-        carries = carries.replace("{" + placeholder + "}", recorded[placeholder])
-    section = text.split("\n## What is sent\n", 1)[1]
-    if "{destination_name}" in carries:
-        before, after = carries.split("{destination_name}", 1)
-        assert "".join(before.split()) in "".join(section.split()), section
-        assert "".join(after.split()) in "".join(section.split()), section
-    else:
-        assert "".join(section.split()) == "".join(carries.split()), section
+    sections = dict(part.split("\n", 1) for part in text.split("\n## ")[1:])
+    entry = TRANSPORTS[rendered.transport]
+    expected = [heading for heading, key in ENTRY_SECTIONS.items() if key in entry]
+    found = [heading for heading in sections if heading in ENTRY_SECTIONS]
+    assert found == expected, list(sections)
+    for heading in expected:
+        written = str(entry[ENTRY_SECTIONS[heading]])
+        for placeholder in ("module_name", "class_prefix"):
+            written = written.replace("{" + placeholder + "}", recorded[placeholder])
+        section = "".join(sections[heading].split())
+        if "{destination_name}" in written:
+            before, after = written.split("{destination_name}", 1)
+            assert "".join(before.split()) in section, section
+            assert "".join(after.split()) in section, section
+        else:
+            assert section == "".join(written.split()), section
 
 
 def check_manual_row(cells: list[list[Token]], spec: Spec) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 from jinja2 import FileSystemLoader
 from jinja2.sandbox import SandboxedEnvironment
-from render_helpers import REPO_ROOT
+from rendering import REPO_ROOT
 
 COPIER_YML: dict[str, Any] = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
 

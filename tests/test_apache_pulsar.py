@@ -17,7 +17,13 @@ import pytest
 from examples import EXAMPLES
 from rendering import IGNORED, assert_all_passed, make_checkout, run_rendered_tests
 
-BROKER_VARIABLES = ("PULSAR_SERVICE_URL", "PULSAR_TOKEN", "PULSAR_UNPRIVILEGED_TOKEN")
+BROKER_VARIABLES = (
+    "PULSAR_SERVICE_URL",
+    "PULSAR_TOKEN",
+    "PULSAR_UNPRIVILEGED_TOKEN",
+    # The broker's own, smaller message size limit, which the too-large test then checks.
+    "PULSAR_MAX_MESSAGE_SIZE",
+)
 RENDERED_TEST_MODULES = {
     "test.integration.destination.test_pulsar_connector_broker",
     "test.integration.destination.test_pulsar_connector_apache",

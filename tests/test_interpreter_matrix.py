@@ -18,7 +18,7 @@ import pytest
 import yaml
 from render_helpers import IGNORED, REPO_ROOT
 from rendered_venvs import MATRIX, OLDEST_PYTHON, Cell, ensure_venv, find_interpreter
-from rendering import assert_all_passed, run_rendered_tests
+from rendering import assert_all_passed, make_checkout, run_rendered_tests
 from shared_checkout import SharedCheckout
 
 ANSWER_SETS = sorted((REPO_ROOT / "tests" / "answer_sets").glob("*.yml"))
@@ -134,3 +134,39 @@ def test_interpreters_are_found_where_pyenv_keeps_them(
         binary.touch()
     monkeypatch.setenv("PYENV_ROOT", str(tmp_path))
     assert find_interpreter("3.10") == tmp_path / "versions/3.10.13/bin/python3.10"
+
+
+APACHE_PULSAR = ("PULSAR_SERVICE_URL", "PULSAR_TOKEN", "PULSAR_UNPRIVILEGED_TOKEN")
+
+
+@pytest.mark.parametrize("cell", [MATRIX[0], MATRIX[-1]], ids=lambda cell: cell.name)
+def test_the_pulsar_examples_apache_tests_pass_with_the_oldest_and_newest_client(
+    cell: Cell, tmp_path: Path
+) -> None:
+    """pulsar-client 3.3.0 (master's pin) on Python 3.10 and our newest on 3.13 against Apache
+    Pulsar with tokens enforced, which only Apache shows. CI runs it with the broker:
+        REQUIRE_APACHE_PULSAR=1 scripts/apache-pulsar run -- ./dev test -k apache ...
+    """
+    missing = [name for name in APACHE_PULSAR if not os.environ.get(name)]
+    if missing:
+        reason = f"no Apache Pulsar broker ({', '.join(missing)} unset): see .ci/run"
+        if os.environ.get("REQUIRE_APACHE_PULSAR") == "1":
+            pytest.fail(f"REQUIRE_APACHE_PULSAR=1 but {reason}")
+        pytest.skip(reason)
+    checkout = make_checkout(tmp_path / "tracardi-checkout")
+    shutil.copytree(
+        REPO_ROOT / "generated_examples" / "pulsar", checkout, dirs_exist_ok=True, ignore=IGNORED
+    )
+    apache_tests = sorted(
+        str(path.relative_to(checkout)) for path in checkout.rglob("test_*_apache.py")
+    )
+    assert apache_tests, "the Pulsar example has no Apache Pulsar tests"
+    broker = {name: os.environ[name] for name in APACHE_PULSAR}
+    result = run_rendered_tests(
+        checkout,
+        *apache_tests,
+        env={**CLEAN_ENVIRONMENT, **broker, "PYTHONDONTWRITEBYTECODE": "1"},
+        python=ensure_venv(cell, interpreter_of(cell)),
+        report=tmp_path / "report.xml",
+    )
+    assert_all_passed(result)

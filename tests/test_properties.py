@@ -35,9 +35,8 @@ from answer_strategies import (
 from hypothesis import example, given, note, settings
 from jinja_cache import shared_compilation
 from prompt_session import PromptSession
-from render_helpers import render
 from rendered_checks import check_rendered, importable
-from rendering import copier_copy
+from rendering import copier_copy, render
 from shared_checkout import SharedCheckout
 from template_facts import TRANSPORTS, derived_names
 

@@ -113,9 +113,7 @@ async def dispatch(production: dict[str, Any], topic: str) -> None:
 
 def receive_one(topic: str, timeout: float = 20) -> pulsar.Message:
     """The first message on the topic, read by a client of its own."""
-    client = pulsar.Client(
-        SERVICE_URL, authentication=pulsar.AuthenticationToken(TOKEN)
-    )
+    client = pulsar.Client(SERVICE_URL, authentication=pulsar.AuthenticationToken(TOKEN))
     try:
         consumer = client.subscribe(
             topic,
@@ -136,9 +134,7 @@ def with_a_signature_that_does_not_match(token: str) -> str:
     return f"{header}.{claims}.{forged}"
 
 
-async def refusal(
-    production: dict[str, Any], topic: str, expected: type[Exception]
-) -> tuple[str, float]:
+async def refusal(production: dict[str, Any], topic: str, expected: type[Exception]) -> tuple[str, float]:
     """The message of the error a dispatch fails with, and how long it took."""
     started = time.monotonic()
     with pytest.raises(expected) as raised:
@@ -155,9 +151,7 @@ async def test_the_right_token_publishes(topic: str) -> None:
 
 @pytest.mark.asyncio
 async def test_a_missing_token_is_refused_at_once(topic: str) -> None:
-    message, elapsed = await refusal(
-        {"host": SERVICE_URL}, topic, PulsarAuthenticationError
-    )
+    message, elapsed = await refusal({"host": SERVICE_URL}, topic, PulsarAuthenticationError)
     assert elapsed < AT_ONCE_SECONDS
     assert "requires a token" in message
     assert SERVICE_URL in message
@@ -167,9 +161,7 @@ async def test_a_missing_token_is_refused_at_once(topic: str) -> None:
 @pytest.mark.asyncio
 async def test_a_token_with_a_wrong_signature_is_refused_at_once(topic: str) -> None:
     wrong_token = with_a_signature_that_does_not_match(TOKEN)
-    message, elapsed = await refusal(
-        {"host": SERVICE_URL, "token": wrong_token}, topic, PulsarAuthenticationError
-    )
+    message, elapsed = await refusal({"host": SERVICE_URL, "token": wrong_token}, topic, PulsarAuthenticationError)
     assert elapsed < AT_ONCE_SECONDS
     assert "refused the token" in message
     assert SERVICE_URL in message
@@ -179,9 +171,7 @@ async def test_a_token_with_a_wrong_signature_is_refused_at_once(topic: str) -> 
 
 @pytest.mark.asyncio
 async def test_a_token_that_is_not_a_jwt_is_refused_at_once(topic: str) -> None:
-    message, elapsed = await refusal(
-        {"host": SERVICE_URL, "token": "not-a-jwt"}, topic, PulsarAuthenticationError
-    )
+    message, elapsed = await refusal({"host": SERVICE_URL, "token": "not-a-jwt"}, topic, PulsarAuthenticationError)
     assert elapsed < AT_ONCE_SECONDS
     assert "refused the token" in message
     assert SERVICE_URL in message
@@ -212,9 +202,7 @@ async def test_a_token_without_the_right_to_publish_is_refused_at_once(
 )
 async def test_a_topic_outside_any_namespace_fails_at_once(namespace: str) -> None:
     topic = f"persistent://{namespace}/tracardi"
-    message, elapsed = await refusal(
-        {"host": SERVICE_URL, "token": TOKEN}, topic, PulsarTopicError
-    )
+    message, elapsed = await refusal({"host": SERVICE_URL, "token": TOKEN}, topic, PulsarTopicError)
     assert elapsed < AT_ONCE_SECONDS
     assert "does not exist" in message
     assert topic in message

@@ -10,9 +10,6 @@ from tracardi.process_engine.destination.pulsar_handshake import (
     DEFAULT_MAX_MESSAGE_SIZE,
     BrokerUnreachable,
     TokenRefused,
-    _Command,
-    _encode_field,
-    _encode_frame,
     broker_addresses,
     check_broker_accepts,
 )
@@ -22,8 +19,27 @@ from tracardi.process_engine.destination.pulsar_handshake import (
 # BaseCommand type (1) = 3 and connected (3) = {server_version (1) = "x"}.
 CONNECTED = bytes.fromhex("0000000b" + "00000007" + "0803" + "1a03" + "0a0178")
 # The same, with max_message_size (3) = 1 MiB, the varint 80 80 40.
-CONNECTED_WITH_LIMIT = bytes.fromhex(
-    "0000000f" + "0000000b" + "0803" + "1a07" + "0a0178" + "18808040"
+CONNECTED_WITH_LIMIT = bytes.fromhex("0000000f" + "0000000b" + "0803" + "1a07" + "0a0178" + "18808040")
+# ERROR refusing the token: frame size 54, command size 50, BaseCommand type (1) = 14 and
+# error (14, key 0x72) = 46 bytes of CommandError {request_id (1) = 0, error (2) =
+# AuthenticationError (3), message (3) = the broker's 40 characters}.
+AUTHENTICATION_ERROR = bytes.fromhex("00000036" + "00000032" + "080e" + "722e" + "0800" + "1003" + "1a28") + (
+    b"Failed to authenticate with secret-token"
+)
+# ERROR with MetadataError (1) and a 26-character message: 40, 36, type 14, error of 32 bytes.
+METADATA_ERROR = bytes.fromhex("00000028" + "00000024" + "080e" + "7220" + "0800" + "1001" + "1a1a") + (
+    b"metadata store unavailable"
+)
+# AUTH_CHALLENGE as a broker sends it to refresh a token: frame size 42, command size 38,
+# BaseCommand type (1) = 36 and authChallenge (36, key a2 02) = 33 bytes of
+# CommandAuthChallenge {server_version (1) = "x", challenge (2) = AuthData {auth_method_name
+# (1) = "token", auth_data (2) = "PulsarAuthRefresh"}, protocol_version (3) = 20}.
+AUTH_CHALLENGE = (
+    bytes.fromhex("0000002a" + "00000026" + "0824" + "a20221" + "0a0178" + "121a" + "0a05")
+    + b"token"
+    + bytes.fromhex("1211")
+    + b"PulsarAuthRefresh"
+    + bytes.fromhex("1814")
 )
 
 
@@ -79,13 +95,6 @@ def broker() -> Iterator[Callable[[list[bytes]], ScriptedBroker]]:
 Broker = Callable[[list[bytes]], ScriptedBroker]
 
 
-def error_frame(server_error: int, message: str) -> bytes:
-    error = (
-        _encode_field(1, 0) + _encode_field(2, server_error) + _encode_field(3, message)
-    )
-    return _encode_frame(_Command.ERROR, error)
-
-
 def test_a_connected_answer_accepts_and_the_token_was_sent(broker: Broker) -> None:
     scripted = broker([CONNECTED])
     max_message_size = check_broker_accepts(scripted.service_url, "secret-token", 2)
@@ -103,7 +112,7 @@ def test_the_broker_says_the_largest_message_it_accepts(broker: Broker) -> None:
 def test_an_authentication_error_is_a_refusal_that_hides_the_token(
     broker: Broker,
 ) -> None:
-    scripted = broker([error_frame(3, "Failed to authenticate with secret-token")])
+    scripted = broker([AUTHENTICATION_ERROR])
     with pytest.raises(TokenRefused) as refused:
         check_broker_accepts(scripted.service_url, "secret-token", 2)
     assert refused.value.error_name == "AuthenticationError"
@@ -112,14 +121,15 @@ def test_an_authentication_error_is_a_refusal_that_hides_the_token(
 
 
 def test_an_auth_challenge_is_answered_with_the_token(broker: Broker) -> None:
-    challenge = _encode_frame(_Command.AUTH_CHALLENGE, _encode_field(1, "x"))
-    scripted = broker([challenge, CONNECTED])
+    scripted = broker([AUTH_CHALLENGE, CONNECTED])
     check_broker_accepts(scripted.service_url, "secret-token", 2)
+    # After the command size: BaseCommand type (1) = AUTH_RESPONSE (37).
+    assert scripted.frames[1][4:6] == bytes.fromhex("0825")
     assert b"secret-token" in scripted.frames[1]
 
 
 def test_other_server_errors_are_left_to_the_client(broker: Broker) -> None:
-    scripted = broker([error_frame(1, "metadata store unavailable")])
+    scripted = broker([METADATA_ERROR])
     max_message_size = check_broker_accepts(scripted.service_url, None, 2)
     assert max_message_size == DEFAULT_MAX_MESSAGE_SIZE
 
@@ -152,9 +162,7 @@ def test_a_closed_port_is_unreachable_at_once() -> None:
         ("pulsar://[::1]:6650/", [("::1", 6650)]),
     ],
 )
-def test_service_urls_name_their_brokers(
-    service_url: str, addresses: list[tuple[str, int]]
-) -> None:
+def test_service_urls_name_their_brokers(service_url: str, addresses: list[tuple[str, int]]) -> None:
     assert broker_addresses(service_url) == addresses
 
 

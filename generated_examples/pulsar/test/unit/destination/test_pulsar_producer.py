@@ -36,6 +36,7 @@ SETTINGS = ProducerSettings(
     max_pending_messages=100,
     connect_timeout_seconds=5,
     send_timeout_seconds=10,
+    unreachable_backoff_seconds=5.0,
 )
 
 
@@ -67,9 +68,7 @@ class RecordingProducer:
         thread.join()
 
 
-def shared_producer(
-    mocker: MockerFixture, partitions: int
-) -> tuple[SharedProducer, RecordingProducer]:
+def shared_producer(mocker: MockerFixture, partitions: int) -> tuple[SharedProducer, RecordingProducer]:
     recording = RecordingProducer()
     client = mocker.patch.object(pulsar, "Client").return_value
     client.create_producer.return_value = recording
@@ -78,9 +77,7 @@ def shared_producer(
         if partitions == 1
         else [f"{SETTINGS.topic}-partition-{number}" for number in range(partitions)]
     )
-    mocker.patch.object(
-        producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE
-    )
+    mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
     return SharedProducer(SETTINGS), recording
 
 
@@ -92,14 +89,9 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("the condition never held")
 
 
-async def start_sends(
-    producer: SharedProducer, recording: RecordingProducer, count: int
-) -> list[asyncio.Task[None]]:
+async def start_sends(producer: SharedProducer, recording: RecordingProducer, count: int) -> list[asyncio.Task[None]]:
     """Start `count` sends in one turn of the loop; return once they reached the client."""
-    sends = [
-        asyncio.create_task(producer.send(f"message {number}".encode(), {}, None))
-        for number in range(count)
-    ]
+    sends = [asyncio.create_task(producer.send(f"message {number}".encode(), {}, None)) for number in range(count)]
     await until(lambda: len(recording.sent) == count)
     return sends
 
@@ -151,10 +143,7 @@ async def test_a_send_cancelled_before_its_turn_ends_is_not_sent(
     mocker: MockerFixture,
 ) -> None:
     producer, recording = shared_producer(mocker, partitions=1)
-    sends = [
-        asyncio.create_task(producer.send(f"message {number}".encode(), {}, None))
-        for number in range(3)
-    ]
+    sends = [asyncio.create_task(producer.send(f"message {number}".encode(), {}, None)) for number in range(3)]
     # One step each: every send has queued its message, and the turn has not ended.
     await asyncio.sleep(0)
     sends[2].cancel()
@@ -164,6 +153,36 @@ async def test_a_send_cancelled_before_its_turn_ends_is_not_sent(
     recording.acknowledge(1)
     await asyncio.wait_for(asyncio.gather(*sends[:2]), 5)
     assert sends[2].cancelled()
+
+
+@pytest.mark.asyncio
+async def test_a_lone_message_skips_the_batch_delay_and_a_burst_after_it_waits_for_it(
+    mocker: MockerFixture,
+) -> None:
+    producer, batched = shared_producer(mocker, partitions=1)
+    lone = RecordingProducer()
+    producer._lone_producer = lone
+    first = asyncio.create_task(producer.send(b"alone", {}, None))
+    await until(lambda: len(lone.sent) == 1)
+    burst = [asyncio.create_task(producer.send(f"burst {number}".encode(), {}, None)) for number in range(3)]
+    for _ in range(5):
+        await asyncio.sleep(0)
+    # Sent through the other producer now, the burst could be stored before the lone message.
+    assert batched.sent == []
+    lone.acknowledge(0)
+    await asyncio.wait_for(first, 5)
+    await until(lambda: len(batched.sent) == 3)
+    assert batched.contents() == [b"burst 0", b"burst 1", b"burst 2"]
+    assert batched.with_callback() == [False, False, True]
+    batched.acknowledge(2)
+    await asyncio.wait_for(asyncio.gather(*burst), 5)
+
+
+def test_a_producer_that_does_not_batch_is_its_own_lone_producer(mocker: MockerFixture) -> None:
+    mocker.patch.object(pulsar, "Client")
+    mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
+    producer = SharedProducer(SETTINGS._replace(batching_enabled=False))
+    assert producer._lone_producer is producer._producer
 
 
 @pytest.mark.asyncio

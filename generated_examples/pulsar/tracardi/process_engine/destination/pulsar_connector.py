@@ -217,6 +217,7 @@ def _producer_settings(credentials: PulsarCredentials, configuration: PulsarConf
         max_pending_messages=configuration.max_pending_messages,
         connect_timeout_seconds=configuration.connect_timeout_seconds,
         send_timeout_seconds=configuration.send_timeout_seconds,
+        unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
     )
     if len(_producer_settings_cache) >= VALIDATED_CACHE_SIZE:
         _producer_settings_cache.clear()

@@ -172,9 +172,7 @@ def broker_addresses(service_url: str) -> list[tuple[str, int]]:
     return addresses
 
 
-def _open_connection(
-    service_url: str, host: str, port: int, deadline: float
-) -> socket.socket:
+def _open_connection(service_url: str, host: str, port: int, deadline: float) -> socket.socket:
     timeout = max(deadline - time.monotonic(), 0.001)
     connection = socket.create_connection((host, port), timeout=timeout)
     if not service_url.startswith(TLS_SCHEME):
@@ -189,9 +187,7 @@ def _open_connection(
         raise
 
 
-def _handshake(
-    connection: socket.socket, token_text: str | None, deadline: float
-) -> int:
+def _handshake(connection: socket.socket, token_text: str | None, deadline: float) -> int:
     """CONNECT as the client does; raise TokenRefused if the broker refuses the token.
 
     Returns the largest message the broker accepts.
@@ -226,9 +222,7 @@ def _handshake(
             connection.sendall(_encode_frame(_Command.PONG, b""))
 
 
-def check_broker_accepts(
-    service_url: str, token: str | None, timeout_seconds: float
-) -> int:
+def check_broker_accepts(service_url: str, token: str | None, timeout_seconds: float) -> int:
     """Fail in milliseconds where a refused token would leave the client waiting.
 
     Returns the largest message the broker accepts. Raises TokenRefused, BrokerUnreachable,

@@ -11,6 +11,14 @@ whether it accepts the token, which the Pulsar client itself never reports.
 
 Nothing here blocks the event loop: producers are created on a worker thread, and sends use
 the client's own threads, their acknowledgements handed back to the loop that is waiting.
+
+Tracardi awaits dispatch inside the /track request, so a broker that cannot be reached would
+cost every tracked event the connect or send timeout. When a dispatch finds the broker
+unreachable, the dispatches to the same service URL and topic fail at once with its error for
+unreachable_backoff_seconds (pulsar_outages); then one dispatch tries again.
+
+Works with pulsar-client 3.3.0 (Tracardi's pin) to 3.13 (the newest, tested); its public API
+only, the same calls on both.
 """
 
 import asyncio
@@ -30,6 +38,7 @@ from tracardi.process_engine.destination.pulsar_handshake import (
     TokenRefused,
     check_broker_accepts,
 )
+from tracardi.process_engine.destination.pulsar_outages import Outages
 
 logger = get_logger(__name__)
 
@@ -64,12 +73,11 @@ class ProducerSettings(NamedTuple):
     max_pending_messages: int
     connect_timeout_seconds: int
     send_timeout_seconds: int
+    unreachable_backoff_seconds: float
 
     def __repr__(self) -> str:
         shown = self._replace(token="<token>" if self.token else None)
-        fields = ", ".join(
-            f"{name}={value!r}" for name, value in shown._asdict().items()
-        )
+        fields = ", ".join(f"{name}={value!r}" for name, value in shown._asdict().items())
         return f"ProducerSettings({fields})"
 
     def where(self) -> str:
@@ -108,19 +116,14 @@ def _delivery_error(error_name: str, settings: ProducerSettings) -> PulsarDelive
     """One clear error for a failure the Pulsar client reports by name."""
     where = settings.where()
     if error_name == "AuthenticationError":
-        return PulsarAuthenticationError(
-            f"Apache Pulsar refused the token for {where} ({error_name})"
-        )
+        return PulsarAuthenticationError(f"Apache Pulsar refused the token for {where} ({error_name})")
     if error_name == "AuthorizationError":
         with_what = "this token" if settings.token else "no token"
         return PulsarAuthenticationError(
-            f"Apache Pulsar does not allow publishing to {where} with {with_what} "
-            f"({error_name})"
+            f"Apache Pulsar does not allow publishing to {where} with {with_what} ({error_name})"
         )
     if error_name == "ErrorGettingAuthenticationData":
-        return PulsarAuthenticationError(
-            f"The token for {where} could not be read ({error_name})"
-        )
+        return PulsarAuthenticationError(f"The token for {where} could not be read ({error_name})")
     if error_name in ("TopicNotFound", "InvalidTopicName", "NotAllowedError"):
         return PulsarTopicError(
             f"Cannot publish to {where}: the topic, its tenant or its namespace does not "
@@ -141,23 +144,16 @@ def _check_broker_accepts(settings: ProducerSettings) -> int:
     """The largest message the broker accepts, once it has accepted the token."""
     where = settings.where()
     try:
-        return check_broker_accepts(
-            settings.service_url, settings.token, settings.connect_timeout_seconds
-        )
+        return check_broker_accepts(settings.service_url, settings.token, settings.connect_timeout_seconds)
     except ValueError as error:
         raise PulsarServiceUrlError(
-            f"Invalid Apache Pulsar service URL {settings.service_url!r} for topic "
-            f"{settings.topic!r}: {error}"
+            f"Invalid Apache Pulsar service URL {settings.service_url!r} for topic {settings.topic!r}: {error}"
         ) from None
     except BrokerUnreachable as error:
-        raise PulsarConnectionError(
-            f"Cannot connect to Apache Pulsar for {where}: {error}"
-        ) from None
+        raise PulsarConnectionError(f"Cannot connect to Apache Pulsar for {where}: {error}") from None
     except TokenRefused as error:
         if settings.token:
-            raise PulsarAuthenticationError(
-                f"Apache Pulsar refused the token for {where} ({error})"
-            ) from None
+            raise PulsarAuthenticationError(f"Apache Pulsar refused the token for {where} ({error})") from None
         raise PulsarAuthenticationError(
             f"Apache Pulsar requires a token for {where}, and none is set ({error})"
         ) from None
@@ -170,9 +166,7 @@ class SharedProducer:
         """Connect and create the producer; blocks, so it runs on a worker thread."""
         self.settings = settings
         self.max_payload_size = _check_broker_accepts(settings) - MESSAGE_OVERHEAD
-        authentication = (
-            pulsar.AuthenticationToken(settings.token) if settings.token else None
-        )
+        authentication = pulsar.AuthenticationToken(settings.token) if settings.token else None
         self._client = pulsar.Client(
             settings.service_url,
             authentication=authentication,
@@ -182,15 +176,25 @@ class SharedProducer:
             # GIL, for every debug line of every message.
             logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn),
         )
+        options = {
+            "compression_type": COMPRESSION_TYPES[settings.compression],
+            "max_pending_messages": settings.max_pending_messages,
+            "send_timeout_millis": settings.send_timeout_seconds * 1000,
+            "block_if_queue_full": False,
+        }
         try:
             self._producer = self._client.create_producer(
                 settings.topic,
-                compression_type=COMPRESSION_TYPES[settings.compression],
                 batching_enabled=settings.batching_enabled,
                 batching_max_publish_delay_ms=settings.batching_max_publish_delay_ms,
-                max_pending_messages=settings.max_pending_messages,
-                send_timeout_millis=settings.send_timeout_seconds * 1000,
-                block_if_queue_full=False,
+                **options,
+            )
+            # A message with nothing else in flight would wait the whole batch delay for
+            # company that is not coming; it goes through a producer that does not batch.
+            self._lone_producer = (
+                self._client.create_producer(settings.topic, batching_enabled=False, **options)
+                if settings.batching_enabled
+                else self._producer
             )
             # A producer acknowledges in the order it sends, but a partitioned topic's
             # producer only within each partition.
@@ -200,13 +204,9 @@ class SharedProducer:
             raise
         self._acknowledges_in_order = len(partitions) == 1
         # asyncio primitives belong to one event loop, so each loop gets its own link.
-        self._links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopLink] = (
-            weakref.WeakKeyDictionary()
-        )
+        self._links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopLink] = weakref.WeakKeyDictionary()
 
-    async def send(
-        self, payload: bytes, properties: dict[str, str], partition_key: str | None
-    ) -> None:
+    async def send(self, payload: bytes, properties: dict[str, str], partition_key: str | None) -> None:
         """Send one message and wait for the broker's acknowledgement."""
         if len(payload) > self.max_payload_size:
             raise PulsarMessageSizeError(
@@ -222,15 +222,18 @@ class SharedProducer:
             link.queue(_Message(payload, properties, partition_key, acknowledged))
             await acknowledged
 
-    def send_turn(self, messages: list["_Message"], link: "_LoopLink") -> None:
+    def send_turn(self, messages: list["_Message"], link: "_LoopLink", lone: bool) -> int:
         """Send a turn's messages, each acknowledgement answering for those before it.
 
         A producer acknowledges in the order it sends, so the last message's acknowledgement
         answers for the whole turn; a partitioned topic's producer only within each
         partition, so there each message answers for itself. What could fail one message
         alone is ruled out before it is sent: a full queue by the room semaphore, a message
-        too large by send(); the client sets no memory limit.
+        too large by send(); the client sets no memory limit. Returns how many
+        acknowledgements will come.
         """
+        producer = self._lone_producer if lone else self._producer
+        callbacks = 0
         answered_for: list[asyncio.Future[None]] = []
         for position, message in enumerate(messages, start=1):
             answered_for.append(message.acknowledged)
@@ -238,16 +241,19 @@ class SharedProducer:
             if position == len(messages) or not self._acknowledges_in_order:
                 callback = functools.partial(link.on_acknowledged, answered_for)
                 answered_for = []
-            self._producer.send_async(
+                callbacks += 1
+            producer.send_async(
                 message.payload,
                 callback,
                 properties=message.properties,
                 partition_key=message.partition_key,
             )
+        return callbacks
 
     def close(self) -> None:
-        """Flush pending messages, then close the producer and its client."""
+        """Flush pending messages, then close the producers and their client."""
         try:
+            self._lone_producer.flush()
             self._producer.flush()
         except pulsar.PulsarException as error:
             logger.warning(f"Could not flush {self.settings.where()}: {error}")
@@ -271,17 +277,25 @@ class _LoopLink:
     what limits throughput. So the messages a turn of the loop dispatches are sent together
     after it, with as few callbacks as the producer's ordering allows, and the
     acknowledgements of a burst wake the loop once.
+
+    A turn of one message, with nothing in flight, goes through the producer that does not
+    batch. Two producers may store their messages in either order, so messages go through
+    the one that has messages in flight; a burst that finds a lone message in flight waits
+    for its acknowledgement, then goes through the batching producer.
     """
 
-    def __init__(
-        self, loop: asyncio.AbstractEventLoop, producer: SharedProducer
-    ) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, producer: SharedProducer) -> None:
         # A weak reference, so that a closed loop can leave the producer's links.
         self._loop = weakref.ref(loop)
         self._producer = producer
         # Keeps a burst under max_pending_messages, which would fail it otherwise.
         self.room = asyncio.Semaphore(producer.settings.max_pending_messages)
         self._turn: list[_Message] = []
+        # Acknowledgements still to come, whether they come from the lone producer, and the
+        # messages waiting for the lone producer's.
+        self._unanswered = 0
+        self._lone = False
+        self._held: list[_Message] = []
         self._lock = threading.Lock()
         # Not empty exactly while a call of _settle_all is on its way to the loop.
         self._outcomes: list[tuple[list[asyncio.Future[None]], pulsar.Result]] = []
@@ -294,10 +308,16 @@ class _LoopLink:
 
     def _send_turn(self) -> None:
         turn, self._turn = self._turn, []
+        self._held += turn
+        if self._lone and self._unanswered and len(self._held) > 1:
+            return
         # A dispatch cancelled while queued is not sent.
-        messages = [message for message in turn if not message.acknowledged.done()]
+        messages = [message for message in self._held if not message.acknowledged.done()]
+        self._held = []
         if messages:
-            self._producer.send_turn(messages, self)
+            lone = len(messages) == 1 and (self._lone or not self._unanswered)
+            self._lone = lone and self._producer.settings.batching_enabled
+            self._unanswered += self._producer.send_turn(messages, self, self._lone)
 
     def on_acknowledged(
         self,
@@ -322,6 +342,9 @@ class _LoopLink:
         with self._lock:
             outcomes, self._outcomes = self._outcomes, []
         settings = self._producer.settings
+        self._unanswered -= len(outcomes)
+        if self._held and not self._unanswered:
+            self._send_turn()
         for futures, result in outcomes:
             for future in futures:
                 if future.done():
@@ -331,6 +354,9 @@ class _LoopLink:
                 else:
                     future.set_exception(_delivery_error(result.name, settings))
 
+
+# Brokers that could not be reached lately, by service URL and topic.
+_outages = Outages()
 
 # A Future while the producer is being created, the producer once it is.
 _producers: dict[ProducerSettings, SharedProducer | Future[SharedProducer]] = {}
@@ -349,8 +375,7 @@ def _create(settings: ProducerSettings, creation: Future[SharedProducer]) -> Non
         if name in ("InvalidUrl", "InvalidConfiguration"):
             creation.set_exception(
                 PulsarServiceUrlError(
-                    f"Invalid Apache Pulsar service URL {settings.service_url!r} for "
-                    f"topic {settings.topic!r} ({name})"
+                    f"Invalid Apache Pulsar service URL {settings.service_url!r} for topic {settings.topic!r} ({name})"
                 )
             )
         else:
@@ -362,9 +387,7 @@ def _create(settings: ProducerSettings, creation: Future[SharedProducer]) -> Non
         creation.set_result(producer)
 
 
-def _forget(
-    settings: ProducerSettings, entry: SharedProducer | Future[SharedProducer]
-) -> bool:
+def _forget(settings: ProducerSettings, entry: SharedProducer | Future[SharedProducer]) -> bool:
     """Drop the entry unless another has taken its place; whether it was dropped."""
     with _producers_lock:
         if _producers.get(settings) is not entry:
@@ -405,15 +428,20 @@ async def publish(
     properties: dict[str, str],
     partition_key: str | None,
 ) -> None:
-    """Publish one message and wait until the broker has stored it."""
-    producer = await get_producer(settings)
-    try:
-        await producer.send(payload, properties, partition_key)
-    except ProducerClosedError:
-        if _forget(settings, producer):
-            producer.close()
+    """Publish one message and wait until the broker has stored it.
+
+    While the broker is unreachable, fails at once for the back-off window after a failure.
+    """
+    endpoint = (settings.service_url, settings.topic)
+    with _outages.attempt(endpoint, settings.unreachable_backoff_seconds, (PulsarConnectionError,)):
         producer = await get_producer(settings)
-        await producer.send(payload, properties, partition_key)
+        try:
+            await producer.send(payload, properties, partition_key)
+        except ProducerClosedError:
+            if _forget(settings, producer):
+                producer.close()
+            producer = await get_producer(settings)
+            await producer.send(payload, properties, partition_key)
 
 
 def close_all_producers() -> None:
@@ -427,9 +455,7 @@ def close_all_producers() -> None:
                 entry = entry.result(timeout=settings.connect_timeout_seconds)
             entry.close()
         except Exception as error:
-            logger.warning(
-                f"Closing the producer for {settings.where()} failed: {error}"
-            )
+            logger.warning(f"Closing the producer for {settings.where()} failed: {error}")
 
 
 atexit.register(close_all_producers)
