@@ -53,7 +53,9 @@ from tracardi.process_engine.destination.webhook_http import (
     http_session,
 )
 from tracardi.process_engine.destination.webhook_outages import Outages
-from tracardi.service.setup.destinations.webhook_resource import WEBHOOK_RESOURCE
+from tracardi.service.setup.destinations.webhook_resource import (
+    WEBHOOK_RESOURCE,
+)
 
 # Never sent anywhere but to the test server, and never to appear in an error or a log line.
 TOKEN = "tok-7f3a-secret"
@@ -503,7 +505,11 @@ import asyncio
 
 from aiohttp import web
 
-from tracardi.process_engine.destination.webhook_http import HttpSettings, close_http_sessions, deliver
+from tracardi.process_engine.destination.webhook_http import (
+    HttpSettings,
+    close_http_sessions,
+    deliver,
+)
 
 
 async def ok(request: web.Request) -> web.Response:

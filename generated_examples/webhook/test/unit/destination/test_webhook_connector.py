@@ -356,7 +356,8 @@ def test_settings_changed_in_place_are_validated_again() -> None:
 
 @pytest.mark.asyncio
 async def test_equal_settings_make_one_request_settings(mocker: MockerFixture) -> None:
-    deliver = mocker.patch("tracardi.process_engine.destination.webhook_connector.deliver")
+    connector_module = "tracardi.process_engine.destination.webhook_connector"
+    deliver = mocker.patch(f"{connector_module}.deliver")
     for _ in range(2):
         await make_connector().dispatch_event({"a": 1}, profile=PROFILE, session=SESSION, event=EVENT)
     first, second = (call.args[0] for call in deliver.call_args_list)
