@@ -29,6 +29,7 @@ def module_of(checkout: Path) -> str:
         "custom_long_text",
         "custom_no_credentials",
         "custom_no_fields",
+        "http_awkward_text",
         "kafka_awkward_text",
         "pulsar_awkward_text",
     ],

@@ -1,0 +1,654 @@
+"""HTTP delivery for the Webhook destination, on aiohttp.
+
+Tracardi builds a new connector for every dispatch, so connections cannot live on the connector.
+Each running event loop has one aiohttp ClientSession, created on a dispatch's first need of it
+and shared by every later dispatch on that loop; the URL, headers, auth, timeouts and TLS setting
+go with each request, so one session, and its keep-alive connections, serves every destination.
+close_http_sessions() closes the running loop's session; a loop ended by asyncio.run (or by any
+runner that finalises async generators) closes its own on the way out.
+
+A dispatch is one request, its body serialised and signed once and sent with one Idempotency-Key
+on every attempt. Answers and failures that may pass (408, 425, 429, most 5xx, lost connections,
+timeouts) are retried with full-jitter exponential back-off or the server's Retry-After, within
+max_attempts and deadline_seconds. An endpoint that could not be reached fails the dispatches
+after it at once for unreachable_backoff_seconds, because Tracardi waits for every dispatch inside
+the /track request.
+"""
+
+import asyncio
+import base64
+import email.utils
+import functools
+import hashlib
+import hmac
+import os
+import random
+import socket
+import ssl
+import time
+from collections import deque
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import aiohttp
+from yarl import URL
+
+from tracardi.exceptions.log_handler import get_logger
+from tracardi.process_engine.destination.webhook_outages import Outages
+
+logger = get_logger(__name__)
+
+DESTINATION = "Webhook"
+USER_AGENT = f"Tracardi-webhook-destination aiohttp/{aiohttp.__version__}"
+
+# The session is the process's, shared by every destination on the loop, so these are too: one
+# endpoint may use as many connections as a busy worker has tracks in flight, and leaves a third
+# of the pool to the other destinations.
+CONNECTION_LIMIT = 100
+CONNECTION_LIMIT_PER_HOST = 64
+
+METHODS = ("POST", "PUT", "PATCH")
+AUTH_TYPES = ("none", "bearer", "basic", "api_key")
+MAX_ATTEMPTS_RANGE = range(1, 11)
+SIGNATURE_HEADER = "X-Signature-256"
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+# Set by this module on every request; a settings header may not take their place.
+OWN_HEADERS = ("Authorization", "Content-Type", "Content-Length", "Host", IDEMPOTENCY_HEADER, SIGNATURE_HEADER)
+
+# 501 Not Implemented and 505 HTTP Version Not Supported will not pass by themselves.
+RETRIED_STATUSES = frozenset({408, 425, 429, *range(500, 600)} - {501, 505})
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 8.0
+RESPONSE_EXCERPT_CHARACTERS = 300
+# Enough of an error response's body for the excerpt, whatever its encoding.
+RESPONSE_EXCERPT_BYTES = 4 * RESPONSE_EXCERPT_CHARACTERS
+
+
+class HttpDeliveryError(Exception):
+    """A record was not delivered over HTTP."""
+
+
+class HttpSettingsError(HttpDeliveryError, ValueError):
+    """Settings that cannot make a request: the URL, headers, auth or limits."""
+
+
+class HttpPayloadError(HttpDeliveryError, ValueError):
+    """A body larger than max_body_bytes; it was not sent."""
+
+
+class HttpAuthError(HttpDeliveryError, PermissionError):
+    """The server refused the credentials (401 or 403); not retried."""
+
+
+class HttpRejectedError(HttpDeliveryError):
+    """The server refused the request for good (other 4xx, or a redirect, which is not followed)."""
+
+
+class HttpRateLimitedError(HttpDeliveryError):
+    """The server kept answering 429 Too Many Requests."""
+
+
+class HttpServerError(HttpDeliveryError):
+    """The server kept failing (5xx, 408 or 425)."""
+
+
+class HttpTimeoutError(HttpDeliveryError, TimeoutError):
+    """No connection, or no complete response, in time."""
+
+
+class HttpConnectionError(HttpDeliveryError, ConnectionError):
+    """The server could not be reached: refused, unresolvable, reset or failed TLS."""
+
+
+# What makes an endpoint unreachable for the back-off window; an answer, even 5xx, does not.
+UNREACHABLE = (HttpConnectionError, HttpTimeoutError)
+
+
+class HttpSettings(NamedTuple):
+    """Everything one dispatch's request needs, from the credentials and the init settings.
+
+    A tuple, because one is built for every dispatch.
+    """
+
+    url: str
+    method: str = "POST"
+    auth_type: str = "none"
+    token: str | None = None
+    username: str | None = None
+    password: str | None = None
+    api_key_header: str = "X-API-Key"
+    signing_secret: str | None = None
+    # Pairs rather than a dict, so that settings can be told apart by hash and checked once.
+    headers: tuple[tuple[str, str], ...] = ()
+    timeout_seconds: float = 10.0
+    connect_timeout_seconds: float = 5.0
+    max_attempts: int = 3
+    deadline_seconds: float = 15.0
+    max_retry_after_seconds: float = 10.0
+    verify_tls: bool = True
+    max_body_bytes: int = 1024 * 1024
+    unreachable_backoff_seconds: float = 5.0
+
+    def __repr__(self) -> str:
+        # Secrets, header values and query values stay out of logs and tracebacks.
+        shown = self._replace(
+            url=_shown(self.url),
+            token=_hidden(self.token),
+            password=_hidden(self.password),
+            signing_secret=_hidden(self.signing_secret),
+            headers=tuple((name, "***") for name, _ in self.headers),
+        )
+        fields = ", ".join(f"{name}={value!r}" for name, value in shown._asdict().items())
+        return f"HttpSettings({fields})"
+
+
+def _hidden(secret: str | None) -> str | None:
+    return "***" if secret else secret
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Where retries take the time, the waits and the jitter from; tests hand in their own."""
+
+    clock: Callable[[], float] = time.monotonic
+    wall_clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    uniform: Callable[[float, float], float] = random.uniform
+
+
+TIMING = Timing()
+
+
+# Scheme, host and port: what the back-off window and the fair gate are kept for.
+Endpoint = tuple[str, str | None, int | None]
+
+
+class PreparedRequest(NamedTuple):
+    """A request ready for its attempts: checked, serialised and signed once."""
+
+    method: str
+    url: URL
+    headers: dict[str, str]
+    body: bytes
+    verify_tls: bool
+    connect_timeout_seconds: float
+    # The settings' own timeouts, made once: an attempt with all of timeout_seconds uses them.
+    timeout: aiohttp.ClientTimeout
+    endpoint: Endpoint
+
+    @property
+    def shown_url(self) -> str:
+        return shown_url(self.url)
+
+
+class AttemptFailed(Exception):
+    """One attempt's failure, before it is known whether another attempt follows."""
+
+    def __init__(
+        self,
+        error_type: type[HttpDeliveryError],
+        problem: str,
+        retried: bool = True,
+        retry_after: str | None = None,
+    ) -> None:
+        super().__init__(problem)
+        self.error_type = error_type
+        self.problem = problem
+        self.retried = retried
+        self.retry_after = retry_after
+
+
+SendOnce = Callable[[PreparedRequest, float], Awaitable[None]]
+
+
+def shown_url(url: URL) -> str:
+    """The URL as errors and logs show it: no userinfo, no fragment, query values hidden."""
+    shown = url.with_user(None).with_password(None).with_fragment(None).with_query(None)
+    if url.query_string:
+        hidden = "&".join(f"{name}=***" for name in url.query)
+        return f"{shown}?{hidden}"
+    return str(shown)
+
+
+def backoff_seconds(failed_attempts: int, uniform: Callable[[float, float], float]) -> float:
+    """Full jitter: anything from nothing to the exponential step, so retrying clients spread out."""
+    return uniform(0.0, min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2 ** (failed_attempts - 1)))
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A Retry-After header in seconds, given as seconds or as an HTTP date; None if unreadable."""
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(0.0, when.timestamp() - now)
+
+
+def _settings_error(settings: HttpSettings, problem: str) -> HttpSettingsError:
+    return HttpSettingsError(f"{DESTINATION}: cannot send {settings.method} {_shown(settings.url)}: {problem}")
+
+
+def _shown(url: str) -> str:
+    try:
+        return shown_url(URL(url))
+    except ValueError:
+        return "<an invalid URL>"
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_url(text: str) -> URL:
+    # Parsed once per URL: every dispatch to a destination sends to the same one.
+    return URL(text)
+
+
+def _checked_url(settings: HttpSettings) -> URL:
+    try:
+        url = _parsed_url(settings.url)
+    except ValueError:
+        raise _settings_error(settings, "the url is not a valid URL") from None
+    if url.scheme not in ("http", "https") or not url.host:
+        raise _settings_error(settings, "the url must be an http:// or https:// URL with a host")
+    if url.user is not None or url.password is not None:
+        raise _settings_error(settings, "the url may not hold a user name or password; use auth_type")
+    return url
+
+
+def _has_line_break(text: str) -> bool:
+    return "\r" in text or "\n" in text
+
+
+def _auth_headers(settings: HttpSettings) -> dict[str, str]:
+    if settings.auth_type not in AUTH_TYPES:
+        raise _settings_error(settings, f"auth_type must be one of {', '.join(AUTH_TYPES)}")
+    if settings.auth_type == "none":
+        return {}
+    if settings.auth_type == "basic":
+        if not settings.username or settings.password is None:
+            raise _settings_error(settings, "auth_type basic needs a username and a password")
+        if ":" in settings.username or _has_line_break(settings.username + settings.password):
+            raise _settings_error(settings, "the username may not hold a colon or a line break")
+        pair = f"{settings.username}:{settings.password}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+    if not settings.token:
+        raise _settings_error(settings, f"auth_type {settings.auth_type} needs a token")
+    if _has_line_break(settings.token):
+        raise _settings_error(settings, "the token may not hold a line break")
+    if settings.auth_type == "bearer":
+        return {"Authorization": f"Bearer {settings.token}"}
+    return {settings.api_key_header: settings.token}
+
+
+def _check_limits(settings: HttpSettings) -> None:
+    if settings.method not in METHODS:
+        raise _settings_error(settings, f"method must be one of {', '.join(METHODS)}")
+    if settings.max_attempts not in MAX_ATTEMPTS_RANGE:
+        raise _settings_error(settings, f"max_attempts must be 1 to 10, not {settings.max_attempts}")
+    for name in ("timeout_seconds", "connect_timeout_seconds", "deadline_seconds", "max_body_bytes"):
+        if not getattr(settings, name) > 0:
+            raise _settings_error(settings, f"{name} must be more than 0")
+    for name in ("max_retry_after_seconds", "unreachable_backoff_seconds"):
+        if not getattr(settings, name) >= 0:
+            raise _settings_error(settings, f"{name} may not be negative")
+    if not settings.api_key_header.isascii() or not settings.api_key_header.replace("-", "").isalnum():
+        raise _settings_error(settings, "api_key_header must be a header name (ASCII letters, digits and dashes)")
+
+
+def _settings_headers(settings: HttpSettings) -> dict[str, str]:
+    reserved = {name.lower() for name in (*OWN_HEADERS, settings.api_key_header)}
+    headers: dict[str, str] = {}
+    for name, value in settings.headers:
+        if name.lower() in reserved:
+            raise _settings_error(settings, f"the header {name} is set by the destination and may not be overridden")
+        if not name or not name.isascii() or not name.replace("-", "").replace("_", "").isalnum():
+            raise _settings_error(settings, f"the header name {name!r} is not a header name")
+        if _has_line_break(value):
+            raise _settings_error(settings, f"the value of the header {name} holds a line break")
+        headers[name] = value
+    return headers
+
+
+class _RequestParts(NamedTuple):
+    url: URL
+    endpoint: Endpoint
+    headers: dict[str, str]
+    timeout: aiohttp.ClientTimeout
+
+
+@functools.lru_cache(maxsize=256)
+def _checked(settings: HttpSettings) -> _RequestParts:
+    """What every request with these settings carries, checked and built once."""
+    _check_limits(settings)
+    url = _checked_url(settings)
+    headers = _settings_headers(settings)
+    # Here rather than as the session's default, which aiohttp would merge into every request.
+    if not any(name.lower() == "user-agent" for name in headers):
+        headers["User-Agent"] = USER_AGENT
+    headers.update(_auth_headers(settings))
+    headers["Content-Type"] = "application/json"
+    timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds, sock_connect=settings.connect_timeout_seconds)
+    return _RequestParts(url, (url.scheme, url.host, url.port), headers, timeout)
+
+
+# The version and variant bits of a random (version 4) UUID.
+UUID4_CLEARED = ~((0xF000 << 64) | (0xC000 << 48))
+UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+
+
+def idempotency_key() -> str:
+    """A random UUID as text, unique but not secret: from the module's random source, laid out by
+    hand, which costs a tenth of os.urandom and uuid.UUID (about 9 µs a key here)."""
+    digits = "%032x" % (random.getrandbits(128) & UUID4_CLEARED | UUID4_SET)
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
+def prepare(settings: HttpSettings, body: bytes, extra_headers: Mapping[str, str]) -> PreparedRequest:
+    """Check the settings and build the request every attempt sends, before anything is sent."""
+    url, endpoint, fixed_headers, timeout = _checked(settings)
+    if len(body) > settings.max_body_bytes:
+        raise HttpPayloadError(
+            f"{DESTINATION}: the body for {settings.method} {shown_url(url)} is {len(body)} bytes, "
+            f"more than max_body_bytes ({settings.max_body_bytes}); it was not sent"
+        )
+    headers = {**extra_headers, **fixed_headers}
+    headers[IDEMPOTENCY_HEADER] = idempotency_key()
+    if settings.signing_secret:
+        digest = hmac.new(settings.signing_secret.encode(), body, hashlib.sha256).hexdigest()
+        headers[SIGNATURE_HEADER] = f"sha256={digest}"
+    return PreparedRequest(
+        method=settings.method,
+        url=url,
+        headers=headers,
+        body=body,
+        verify_tls=settings.verify_tls,
+        connect_timeout_seconds=settings.connect_timeout_seconds,
+        timeout=timeout,
+        endpoint=endpoint,
+    )
+
+
+class _FairGate:
+    """At most `limit` requests to one endpoint at once; the others go in strictly in turn.
+
+    aiohttp's own per-host limit lets a new request take a connection that was just freed for a
+    waiting one, so under load a few dispatches wait for seconds while the rest pass. Here a freed
+    place goes to the longest waiting request, and the pool itself never has to make anyone wait.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        self._waiters: deque[asyncio.Future[None]] = deque()
+
+    def try_enter(self) -> bool:
+        """Take a place if one is free and nobody waits for it; no coroutine for the common case."""
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return True
+        return False
+
+    async def enter(self, timeout_seconds: float) -> None:
+        """Take a place, or raise asyncio.TimeoutError if none frees up in time."""
+        if self.try_enter():
+            return
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiters.append(waiter)
+        expiry = loop.call_later(timeout_seconds, _expire, waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self.leave()  # Given a place just as the dispatch was cancelled: pass it on.
+            raise
+        finally:
+            expiry.cancel()
+
+    def leave(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                return
+        self._free += 1
+
+
+def _expire(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_exception(asyncio.TimeoutError())
+
+
+class _LoopSession(NamedTuple):
+    session: aiohttp.ClientSession
+    # Suspended until its loop finalises async generators, then closes the session.
+    closer: AsyncGenerator[None, None]
+    gates: dict[Endpoint, _FairGate]
+
+
+_sessions: dict[asyncio.AbstractEventLoop, _LoopSession] = {}
+
+
+async def _close_at_loop_end(session: aiohttp.ClientSession) -> AsyncGenerator[None, None]:
+    try:
+        yield
+    finally:
+        await session.close()
+        # Lets the closed connections' transports finish closing (aiohttp before 3.12 leaves it).
+        await asyncio.sleep(0)
+
+
+async def http_session() -> aiohttp.ClientSession:
+    """The running loop's shared session, created on first use or after it was closed."""
+    return (await _loop_session()).session
+
+
+async def _loop_session() -> _LoopSession:
+    loop = asyncio.get_running_loop()
+    entry = _sessions.get(loop)
+    if entry is not None and not entry.session.closed:
+        return entry
+    for closed_loop in [other for other in _sessions if other.is_closed()]:
+        del _sessions[closed_loop]
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=CONNECTION_LIMIT, limit_per_host=CONNECTION_LIMIT_PER_HOST),
+        # Cookies one endpoint sets must never travel to another destination's requests.
+        cookie_jar=aiohttp.DummyCookieJar(),
+    )
+    closer = _close_at_loop_end(session)
+    entry = _sessions[loop] = _LoopSession(session, closer, {})
+    # Runs to the generator's yield without giving up the loop, so no dispatch sees half of this.
+    await closer.__anext__()
+    return entry
+
+
+async def close_http_sessions() -> None:
+    """Close the running loop's shared session; the next dispatch opens a new one. Safe to repeat."""
+    entry = _sessions.pop(asyncio.get_running_loop(), None)
+    if entry is not None:
+        await entry.closer.aclose()
+
+
+def _connection_problem(error: aiohttp.ClientError, url: URL) -> AttemptFailed:
+    where = f"{url.host}:{url.port}"
+    if isinstance(error, aiohttp.ClientConnectorCertificateError):
+        return AttemptFailed(HttpConnectionError, f"the TLS certificate of {where} was not accepted", retried=False)
+    if isinstance(error, (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch)):
+        return AttemptFailed(HttpConnectionError, f"the TLS handshake with {where} failed", retried=False)
+    if isinstance(error, aiohttp.ClientConnectorError):
+        if isinstance(error.os_error, socket.gaierror):
+            return AttemptFailed(HttpConnectionError, f"cannot resolve the host of {where}")
+        number = error.os_error.errno
+        reason = os.strerror(number) if number else type(error.os_error).__name__
+        return AttemptFailed(HttpConnectionError, f"cannot connect to {where}: {reason.lower()}")
+    if isinstance(error, aiohttp.ServerDisconnectedError):
+        return AttemptFailed(HttpConnectionError, f"{where} closed the connection without an answer")
+    if isinstance(error, aiohttp.ClientPayloadError):
+        return AttemptFailed(HttpConnectionError, f"the response from {where} broke off")
+    if isinstance(error, aiohttp.ClientConnectionError):
+        return AttemptFailed(HttpConnectionError, f"the connection to {where} was lost or reset")
+    return AttemptFailed(HttpDeliveryError, f"aiohttp failed ({type(error).__name__})", retried=False)
+
+
+def _status_problem(status: int, reason: str | None, excerpt: bytes, retry_after: str | None) -> AttemptFailed:
+    answer = f"HTTP {status} {reason or ''}".rstrip()
+    if status in (401, 403):
+        return AttemptFailed(HttpAuthError, f"{answer}: the credentials were refused", retried=False)
+    if status == 429:
+        return AttemptFailed(HttpRateLimitedError, f"{answer}: rate limited", retry_after=retry_after)
+    if status in RETRIED_STATUSES:
+        return AttemptFailed(HttpServerError, f"{answer}: server error", retry_after=retry_after)
+    text = excerpt.decode("utf-8", errors="replace")
+    text = " ".join(text.split())[:RESPONSE_EXCERPT_CHARACTERS]
+    problem = f"{answer}: rejected" + (f"; the response began: {text}" if text else "")
+    return AttemptFailed(HttpRejectedError, problem, retried=False)
+
+
+async def send_once(request: PreparedRequest, timeout_seconds: float) -> None:
+    """One attempt: the request, its response read and released; AttemptFailed unless 2xx."""
+    entry = _sessions.get(asyncio.get_running_loop())
+    if entry is None or entry.session.closed:
+        entry = await _loop_session()
+    gate = entry.gates.get(request.endpoint)
+    if gate is None:
+        gate = entry.gates[request.endpoint] = _FairGate(CONNECTION_LIMIT_PER_HOST)
+    if gate.try_enter():
+        left = timeout_seconds
+    else:
+        started = time.monotonic()
+        try:
+            await gate.enter(timeout_seconds)
+        except asyncio.TimeoutError:
+            where = f"{request.url.host}:{request.url.port}"
+            raise AttemptFailed(
+                HttpTimeoutError, f"no free connection to {where} within {timeout_seconds:.2f} s (all in use)"
+            ) from None
+        left = timeout_seconds - (time.monotonic() - started)
+    # A first attempt that found a free connection has the settings' whole timeout: their object.
+    if left == request.timeout.total:
+        timeout = request.timeout
+    else:
+        timeout = aiohttp.ClientTimeout(total=left, sock_connect=request.connect_timeout_seconds)
+    try:
+        await _request(entry.session, request, timeout)
+    finally:
+        gate.leave()
+
+
+async def _request(session: aiohttp.ClientSession, request: PreparedRequest, timeout: aiohttp.ClientTimeout) -> None:
+    phase = "for the response"
+    try:
+        async with session.request(
+            request.method,
+            request.url,
+            data=request.body,
+            headers=request.headers,
+            allow_redirects=False,
+            ssl=request.verify_tls,
+            timeout=timeout,
+        ) as response:
+            phase = f"for the rest of the HTTP {response.status} response"
+            if 200 <= response.status < 300:
+                # Read to the end, so that the connection can serve the next request.
+                await response.read()
+                return
+            excerpt = await response.content.read(RESPONSE_EXCERPT_BYTES)
+            raise _status_problem(response.status, response.reason, excerpt, response.headers.get("Retry-After"))
+    except aiohttp.ServerTimeoutError:
+        # Only the connect timeout is aiohttp's own; the total one is a plain TimeoutError.
+        connect = request.connect_timeout_seconds
+        raise AttemptFailed(
+            HttpTimeoutError, f"no connection to {request.url.host}:{request.url.port} within {connect:g} s"
+        ) from None
+    except asyncio.TimeoutError:
+        raise AttemptFailed(HttpTimeoutError, f"timed out after {timeout.total:.2f} s waiting {phase}") from None
+    except aiohttp.ClientError as error:
+        raise _connection_problem(error, request.url) from None
+    except ssl.SSLError:
+        where = f"{request.url.host}:{request.url.port}"
+        raise AttemptFailed(HttpConnectionError, f"the TLS connection to {where} failed", retried=False) from None
+
+
+def _attempts(count: int) -> str:
+    return f"{count} attempt" if count == 1 else f"{count} attempts"
+
+
+async def send_with_retries(
+    request: PreparedRequest,
+    settings: HttpSettings,
+    timing: Timing,
+    attempt: SendOnce = send_once,
+) -> None:
+    """Send until an attempt succeeds, or fail with the last attempt's error once no retry fits."""
+    started = timing.clock()
+    deadline = started + settings.deadline_seconds
+    attempts = 0
+    while True:
+        attempts += 1
+        try:
+            await attempt(request, min(settings.timeout_seconds, deadline - timing.clock()))
+            return
+        except AttemptFailed as failed:
+            now = timing.clock()
+            wait, stop = _next_wait(failed, attempts, settings, deadline - now, timing)
+            if stop is not None:
+                raise failed.error_type(
+                    f"{DESTINATION}: {request.method} {request.shown_url} failed: {failed.problem} "
+                    f"({_attempts(attempts)} in {now - started:.2f} s; {stop})"
+                ) from None
+            logger.warning(
+                f"{DESTINATION}: attempt {attempts} of {settings.max_attempts} of {request.method} "
+                f"{request.shown_url} failed: {failed.problem}; retrying in {wait:.2f} s"
+            )
+            await timing.sleep(wait)
+
+
+def _next_wait(
+    failed: AttemptFailed, attempts: int, settings: HttpSettings, left: float, timing: Timing
+) -> tuple[float, str | None]:
+    """How long to wait before the next attempt, or why there is none."""
+    if not failed.retried:
+        return 0.0, "not retried"
+    if attempts >= settings.max_attempts:
+        return 0.0, f"max_attempts is {settings.max_attempts}"
+    asked = retry_after_seconds(failed.retry_after, timing.wall_clock())
+    if asked is not None and asked > settings.max_retry_after_seconds:
+        limit = settings.max_retry_after_seconds
+        return asked, f"Retry-After asks for {asked:g} s, more than max_retry_after_seconds ({limit:g} s)"
+    wait = asked if asked is not None else backoff_seconds(attempts, timing.uniform)
+    if wait >= left:
+        return wait, f"waiting {wait:.2f} s more would pass deadline_seconds ({settings.deadline_seconds:g} s)"
+    return wait, None
+
+
+# Endpoints (scheme, host, port) that could not be reached lately.
+outages = Outages()
+
+
+async def deliver(
+    settings: HttpSettings,
+    body: bytes,
+    extra_headers: Mapping[str, str],
+    *,
+    timing: Timing | None = None,
+) -> None:
+    """Send `body` as JSON with the settings' method to their URL; return once a 2xx answer came."""
+    request = prepare(settings, body, extra_headers)
+    endpoint = request.endpoint
+    outages.check(endpoint)
+    try:
+        await send_with_retries(request, settings, timing or TIMING)
+    except UNREACHABLE as error:
+        outages.failed(endpoint, error, settings.unreachable_backoff_seconds)
+        raise
+    except HttpDeliveryError:
+        # An answer, even a refusal or a 5xx, shows that the endpoint can be reached.
+        outages.succeeded(endpoint)
+        raise
+    except BaseException:
+        outages.release(endpoint)
+        raise
+    outages.succeeded(endpoint)

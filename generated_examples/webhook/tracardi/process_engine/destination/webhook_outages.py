@@ -1,0 +1,78 @@
+"""Endpoints that could not be reached lately, so that dispatches fail at once for a while.
+
+Tracardi awaits a destination inside the /track request, so while a broker or an API is away,
+every tracked event would wait the whole connect timeout. Instead the first dispatch that
+cannot reach the endpoint pays that timeout and its error is remembered; for the back-off
+window after it, dispatches to the same endpoint fail at once with the same error. When the
+window has passed, one dispatch tries again (the probe) while the others keep failing fast,
+and once it gets through, dispatches flow again.
+"""
+
+import time
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@dataclass
+class _Outage:
+    error: Exception
+    until: float
+    probing: bool = False
+
+
+class Outages:
+    """The endpoints of one transport that could not be reached, by whatever key names them."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._outages: dict[Hashable, _Outage] = {}
+
+    def check(self, key: Hashable) -> None:
+        """Raise the remembered error while `key` is in its window or another dispatch probes it.
+
+        After the window, the first caller goes through as the probe and must report with
+        failed() or succeeded(), or release() when its outcome says nothing about the endpoint.
+        """
+        outage = self._outages.get(key)
+        if outage is None:
+            return
+        left = outage.until - self._clock()
+        if left <= 0 and not outage.probing:
+            outage.probing = True
+            return
+        wait = f"another {left:.1f} s" if left > 0 else "until the attempt under way has finished"
+        raise type(outage.error)(f"{outage.error}; not tried again for {wait}")
+
+    def failed(self, key: Hashable, error: Exception, window_seconds: float) -> None:
+        """`key` could not be reached: fail fast for `window_seconds` from now."""
+        self._outages[key] = _Outage(error, self._clock() + window_seconds)
+
+    def succeeded(self, key: Hashable) -> None:
+        self._outages.pop(key, None)
+
+    def release(self, key: Hashable) -> None:
+        """The probe ended without news of the endpoint; the next dispatch probes again."""
+        outage = self._outages.get(key)
+        if outage is not None:
+            outage.probing = False
+
+    @contextmanager
+    def attempt(
+        self,
+        key: Hashable,
+        window_seconds: float,
+        unreachable: tuple[type[Exception], ...],
+    ) -> Iterator[None]:
+        """check(), then report how the block went: an `unreachable` error starts a window, success
+        ends one, and anything else (a bad payload, a cancelled dispatch) says nothing."""
+        self.check(key)
+        try:
+            yield
+        except unreachable as error:
+            self.failed(key, error, window_seconds)
+            raise
+        except BaseException:
+            self.release(key)
+            raise
+        self.succeeded(key)

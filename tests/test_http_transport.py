@@ -1,0 +1,94 @@
+"""The http transport: the committed webhook example and other renders pass their checks and
+their tests against a real HTTP server, with nothing skipped."""
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from conftest import RenderInto
+from examples import EXAMPLES
+from rendering import (
+    IGNORED,
+    REPO_ROOT,
+    assert_all_passed,
+    check_code,
+    code_checks,
+    make_checkout,
+    run,
+    run_rendered_tests,
+)
+
+WEBHOOK = EXAMPLES / "webhook"
+RENDERED_TESTS = ("test/unit", "test/integration")
+
+
+def http_files(module: str) -> list[str]:
+    """The files only the http transport renders."""
+    return [
+        f"tracardi/process_engine/destination/{module}_http.py",
+        f"test/unit/destination/test_{module}_http.py",
+        f"test/integration/destination/test_{module}_connector_server.py",
+    ]
+
+
+def test_the_webhook_example_is_committed_with_the_http_files() -> None:
+    for path in http_files("webhook"):
+        assert (WEBHOOK / path).is_file(), path
+    assert not list(WEBHOOK.rglob("*_producer.py")), "an http render carries no Pulsar machinery"
+
+
+def test_the_http_files_pass_ruff_and_mypy(tmp_path: Path, mypy_cache: Path) -> None:
+    checkout = make_checkout(tmp_path / "tracardi-checkout")
+    shutil.copytree(WEBHOOK, checkout, dirs_exist_ok=True, ignore=IGNORED)
+    files: list[str | Path] = [Path(path) for path in http_files("webhook")]
+    for command in code_checks(files, mypy_cache).values():
+        run(command, cwd=checkout)
+
+
+def test_the_webhook_example_passes_its_checks_and_its_tests_against_a_real_server(
+    tmp_path: Path, mypy_cache: Path
+) -> None:
+    checkout = make_checkout(tmp_path / "tracardi-checkout")
+    shutil.copytree(WEBHOOK, checkout, dirs_exist_ok=True, ignore=IGNORED)
+    check_code(checkout, "webhook", mypy_cache)
+    assert_all_passed(run_rendered_tests(checkout, *RENDERED_TESTS))
+
+
+def fixed_fields(question: str) -> list[dict[str, Any]]:
+    """The http transport's own field specs for `question`, from its table entry."""
+    config = yaml.safe_load((REPO_ROOT / "copier.yml").read_text())
+    fields: list[dict[str, Any]] = config["transports"]["default"]["http"][question]
+    return fields
+
+
+OTHER_NAMES: dict[str, Any] = {
+    "destination_name": "Acme's Order Hooks for Zürich",
+    "module_name": "acme_order_hooks",
+    "class_prefix": "AcmeCorporationOutboundOrderHooksZurich",
+    "resource_type": "acme-order-hooks",
+    "transport": "http",
+}
+
+
+def test_a_render_with_other_names_passes_its_checks_and_its_tests(
+    render_into_checkout: RenderInto, mypy_cache: Path
+) -> None:
+    checkout = render_into_checkout(OTHER_NAMES)
+    for path in http_files("acme_order_hooks"):
+        assert (checkout / path).is_file(), path
+    check_code(checkout, "acme_order_hooks", mypy_cache)
+    assert_all_passed(run_rendered_tests(checkout, *RENDERED_TESTS))
+
+
+@pytest.mark.parametrize(
+    ("question", "drop"),
+    [("credential_fields", "signing_secret"), ("init_fields", "max_attempts")],
+)
+def test_an_http_render_must_keep_the_fields_the_transport_reads(
+    render_into_checkout: RenderInto, question: str, drop: str
+) -> None:
+    fields = [field for field in fixed_fields(question) if field["name"] != drop]
+    with pytest.raises(ValueError, match=f'needs the field "{drop}"'):
+        render_into_checkout({"destination_name": "Hooks", "transport": "http", question: fields})
