@@ -349,10 +349,8 @@ def test_settings_changed_in_place_are_validated_again() -> None:
     connector = make_connector()
     configuration = connector.configuration()
     assert connector.configuration() is configuration
-    connector.destination.destination.init["topic"] = "another-topic"
-    changed = connector.configuration()
-    assert changed is not configuration
-    assert changed.topic == "another-topic"
+    connector.destination.destination.init["not_a_field"] = 1
+    assert connector.configuration() is not configuration
 
 
 def test_bad_settings_are_refused_every_time_not_only_the_first() -> None:

@@ -5,6 +5,7 @@ Publishes Tracardi profiles and events to an Apache Kafka topic as JSON records.
 
 import copy
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 
@@ -184,11 +185,13 @@ def _validated(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT
         ) from None
 
 
-# Tracardi builds a new connector for every dispatch but hands each the settings dicts its
-# cache holds, and validating both models again would cost about as much as the rest of the
-# dispatch. A dict handed before is recognised by identity while it still equals what was
-# validated; anything else is validated as usual. The models are frozen, so sharing is safe.
+# Tracardi builds a new connector for every dispatch but hands each the settings its cache
+# holds, and validating them again costs more than the rest of the connector's work. A dict
+# handed before is recognised by identity while it still equals what was validated; an equal
+# new dict by its repr, which tells apart every value JSON settings can hold. The models are
+# frozen, so sharing them is safe.
 VALIDATED_CACHE_SIZE = 64
+_validated_cache: OrderedDict[tuple[type[BaseModel], str], BaseModel] = OrderedDict()
 
 
 class _KnownSettings(NamedTuple):
@@ -205,10 +208,23 @@ def _validated_once(model: type[ModelT], values: dict[str, Any], what: str) -> M
     known = _known_settings.get((model, id(values)))
     if known is not None and known.as_validated == values:
         return cast(ModelT, known.model)
-    validated = _validated(model, values, what)
+    validated = _validated_by_repr(model, values, what)
     if len(_known_settings) >= VALIDATED_CACHE_SIZE:
         _known_settings.clear()
     _known_settings[(model, id(values))] = _KnownSettings(values, copy.deepcopy(values), validated)
+    return validated
+
+
+def _validated_by_repr(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT:
+    key = (model, repr(values))
+    cached = _validated_cache.get(key)
+    if cached is not None:
+        _validated_cache.move_to_end(key)
+        return cast(ModelT, cached)
+    validated = _validated(model, values, what)
+    _validated_cache[key] = validated
+    if len(_validated_cache) > VALIDATED_CACHE_SIZE:
+        _validated_cache.popitem(last=False)
     return validated
 
 

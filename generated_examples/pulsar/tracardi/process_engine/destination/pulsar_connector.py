@@ -154,9 +154,9 @@ def _validated(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT
 
 
 # Tracardi builds a new connector for every dispatch but hands each the settings its cache
-# holds, and validating them again would cost more than encoding the message. A dict handed
-# before is recognised by identity while it still equals what was validated; an equal new
-# dict by its repr, which tells apart every value JSON settings can hold. The models are
+# holds, and validating them again costs more than the rest of the connector's work. A dict
+# handed before is recognised by identity while it still equals what was validated; an equal
+# new dict by its repr, which tells apart every value JSON settings can hold. The models are
 # frozen, so sharing them is safe.
 VALIDATED_CACHE_SIZE = 64
 _validated_cache: OrderedDict[tuple[type[BaseModel], str], BaseModel] = OrderedDict()

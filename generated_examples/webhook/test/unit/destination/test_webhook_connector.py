@@ -338,12 +338,15 @@ async def test_dispatch_with_bad_init_sends_nothing(mocker: MockerFixture) -> No
     send.assert_not_awaited()
 
 
-def test_equal_settings_are_validated_once_and_shared() -> None:
-    configuration = make_connector().configuration()
-    assert make_connector().configuration() is configuration
+def test_the_settings_tracardi_hands_again_are_validated_once_and_shared() -> None:
+    # As Tracardi does: a new connector per dispatch, the resource and destination it caches.
+    connector = make_connector()
+    again = WebhookConnector(False, connector.resource, connector.destination)
+    assert again.configuration() is connector.configuration()
+    assert again.credentials() is connector.credentials()
     other = make_connector(init={**VALID_INIT, "not_a_field": 1}).configuration()
-    assert other is not configuration
-    assert other == configuration
+    assert other is not connector.configuration()
+    assert other == connector.configuration()
 
 
 def test_settings_changed_in_place_are_validated_again() -> None:
@@ -352,6 +355,12 @@ def test_settings_changed_in_place_are_validated_again() -> None:
     assert connector.configuration() is configuration
     connector.destination.destination.init["not_a_field"] = 1
     assert connector.configuration() is not configuration
+
+
+def test_bad_settings_are_refused_every_time_not_only_the_first() -> None:
+    for _ in range(2):
+        with pytest.raises(WebhookConfigurationError, match="init settings"):
+            make_connector(init=WRONG_INIT).configuration()
 
 
 @pytest.mark.asyncio
