@@ -109,6 +109,10 @@ class PulsarPayloadError(PulsarDestinationError, ValueError):
     """Data that cannot be sent as JSON."""
 
 
+# Made once: json.dumps with options builds a new encoder on every call.
+JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False)
+
+
 @dataclass(frozen=True)
 class DispatchRecord:
     """One profile or event on its way out, with what a consumer needs to route it."""
@@ -134,7 +138,7 @@ class DispatchRecord:
     def json_payload(self) -> bytes:
         """The data as compact UTF-8 JSON; datetimes, UUIDs and decimals become strings."""
         try:
-            text = json.dumps(self.data, separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False)
+            text = JSON_ENCODER.encode(self.data)
         except (TypeError, ValueError) as error:
             raise PulsarPayloadError(
                 f"Cannot send the {self.kind} data to {DESTINATION_NAME} as JSON: {error}",
