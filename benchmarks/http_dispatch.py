@@ -23,7 +23,6 @@ from one minute to the next.
 
 import argparse
 import asyncio
-import gc
 import json
 import os
 import platform
@@ -32,13 +31,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from statistics import median, quantiles
 from typing import Any
 
 import aiohttp
+from harness import Dispatch, Run, loop_lag, median_run, rss_mb
+from harness import dispatch_concurrently as timed
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO_ROOT / "generated_examples" / "webhook"
@@ -56,32 +55,6 @@ app = web.Application()
 app.router.add_post("/hook", ok)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 """
-
-Dispatch = Callable[[int], Awaitable[None]]
-
-
-@dataclass
-class Run:
-    events: int
-    seconds: float
-    latencies: list[float]
-    rss_change_mb: float
-    cpu_seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.events / self.seconds
-
-    def percentile(self, share: int) -> float:
-        return quantiles(self.latencies, n=100, method="inclusive")[share - 1] * 1000
-
-
-def rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 def free_port() -> int:
@@ -155,7 +128,11 @@ def rendered_dispatch(url: str) -> Dispatch:
 
 
 def payload(number: int) -> dict[str, Any]:
-    return {"id": f"profile-{number % 500}", "traits": {"plan": "pro", "visits": number}, "email": "ann@example.com"}
+    return {
+        "id": f"profile-{number % 500}",
+        "traits": {"plan": "pro", "visits": number},
+        "email": "ann@example.com",
+    }
 
 
 def raw_dispatch(url: str, session: aiohttp.ClientSession) -> Dispatch:
@@ -178,48 +155,6 @@ def session_per_dispatch(url: str) -> Dispatch:
             await response.read()
 
     return dispatch
-
-
-async def timed(events: int, concurrency: int, dispatch: Dispatch) -> Run:
-    await dispatch(-1)
-    gc.collect()
-    latencies: list[float] = []
-    numbers = iter(range(events))
-
-    async def worker() -> None:
-        for number in numbers:
-            started = time.perf_counter()
-            await dispatch(number)
-            latencies.append(time.perf_counter() - started)
-
-    before = rss_mb()
-    cpu_started, started = time.thread_time(), time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    seconds, cpu_seconds = time.perf_counter() - started, time.thread_time() - cpu_started
-    return Run(events, seconds, latencies, rss_mb() - before, cpu_seconds)
-
-
-async def loop_lag(dispatch: Dispatch, events: int, rate: int) -> list[float]:
-    await dispatch(-1)
-    lags: list[float] = []
-    stop = asyncio.Event()
-
-    async def ticker() -> None:
-        while not stop.is_set():
-            started = time.perf_counter()
-            await asyncio.sleep(0.001)
-            lags.append(time.perf_counter() - started - 0.001)
-
-    tick = asyncio.create_task(ticker())
-    pending = set()
-    started = time.perf_counter()
-    for number in range(events):
-        await asyncio.sleep(max(0.0, started + number / rate - time.perf_counter()))
-        pending.add(asyncio.create_task(dispatch(number)))
-    await asyncio.gather(*pending)
-    stop.set()
-    await tick
-    return lags
 
 
 def row(name: str, concurrency: int, run: Run, ratio: str) -> str:
@@ -245,21 +180,35 @@ async def benchmark(options: argparse.Namespace, url: str) -> None:
                     theirs_first = await timed(events, concurrency, raw)
                     pairs.append((await timed(events, concurrency, rendered), theirs_first))
                 else:
-                    pairs.append((await timed(events, concurrency, rendered), await timed(events, concurrency, raw)))
+                    pairs.append(
+                        (
+                            await timed(events, concurrency, rendered),
+                            await timed(events, concurrency, raw),
+                        )
+                    )
             ratios = [mine.rate / theirs.rate for mine, theirs in pairs]
             spread = f"{median(ratios):.2f} ({min(ratios):.2f}–{max(ratios):.2f})"
-            mine = sorted((pair[0] for pair in pairs), key=lambda run: run.rate)[(len(pairs) - 1) // 2]
-            theirs = sorted((pair[1] for pair in pairs), key=lambda run: run.rate)[(len(pairs) - 1) // 2]
+            mine = median_run([pair[0] for pair in pairs])
+            theirs = median_run([pair[1] for pair in pairs])
             per_session = await timed(max(events // 4, 100), concurrency, session_per_dispatch(url))
             lines.append(row("rendered (new instance each)", concurrency, mine, spread))
             lines.append(row("raw aiohttp, one session", concurrency, theirs, "1.00"))
-            lines.append(row("session per dispatch", concurrency, per_session, f"{per_session.rate / theirs.rate:.2f}"))
+            lines.append(
+                row(
+                    "session per dispatch",
+                    concurrency,
+                    per_session,
+                    f"{per_session.rate / theirs.rate:.2f}",
+                )
+            )
         lags = await loop_lag(rendered, options.lag_events, 500)
         rss_after = rss_mb()
     await connector_module.close_http_sessions()
     print(f"HTTP dispatch, {date_line()}")
     print()
-    print("| scenario | concurrency | msg/s | p50 ms | p99 ms | loop CPU µs/msg | ratio to raw | RSS change MB |")
+    print(
+        "| scenario | concurrency | msg/s | p50 ms | p99 ms | loop CPU µs/msg | ratio to raw | RSS change MB |"
+    )
     print("| --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(lines))
     print()
@@ -280,8 +229,12 @@ def date_line() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=3000, help="dispatches a run (at concurrency > 1)")
-    parser.add_argument("--events-at-1", type=int, default=1000, help="dispatches a run at concurrency 1")
+    parser.add_argument(
+        "--events", type=int, default=3000, help="dispatches a run (at concurrency > 1)"
+    )
+    parser.add_argument(
+        "--events-at-1", type=int, default=1000, help="dispatches a run at concurrency 1"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64, 256])
     parser.add_argument("--lag-events", type=int, default=2500)
