@@ -28,7 +28,6 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from statistics import median, quantiles
 from typing import Any
@@ -45,6 +44,7 @@ except ImportError:  # aiokafka 0.8 takes it from kafka-python
 REPO_ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO_ROOT / "tests"), str(REPO_ROOT / "scripts")]
 
+from harness import Dispatch, dispatch_concurrently, loop_lag, rss_mb  # noqa: E402
 from rendering import IGNORED, make_checkout  # noqa: E402
 
 PROFILES = 500
@@ -57,15 +57,6 @@ PAYLOAD = {
     "last_order": {"id": "order-1234", "total": "99.50", "currency": "EUR"},
     "tags": ["returning", "newsletter"],
 }
-
-Dispatch = Callable[[int], Awaitable[None]]
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class KafkaBench:
@@ -206,47 +197,6 @@ class KafkaBench:
             await producer.stop()
 
 
-async def timed(dispatch: Dispatch, events: int, concurrency: int) -> tuple[float, list[float]]:
-    """Wall time of `events` dispatches with `concurrency` in flight, and each one's latency."""
-    counter = iter(range(events))
-    latencies: list[float] = []
-
-    async def worker() -> None:
-        for number in counter:
-            started = time.perf_counter()
-            await dispatch(number)
-            latencies.append(time.perf_counter() - started)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started, latencies
-
-
-async def loop_lag(dispatch: Dispatch, rate: int, seconds: float) -> list[float]:
-    """Lag of a 1 ms ticker while `rate` dispatches a second are started on a schedule."""
-    lags: list[float] = []
-    stop = False
-
-    async def ticker() -> None:
-        while not stop:
-            before = time.perf_counter()
-            await asyncio.sleep(0.001)
-            lags.append(time.perf_counter() - before - 0.001)
-
-    tick = asyncio.ensure_future(ticker())
-    tasks = []
-    started = time.perf_counter()
-    for number in range(int(rate * seconds)):
-        delay = started + number / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.ensure_future(dispatch(number)))
-    await asyncio.gather(*tasks)
-    stop = True
-    await tick
-    return lags
-
-
 def percentile(values: list[float], point: int) -> float:
     return quantiles(values, n=100)[point - 1] if len(values) > 1 else values[0]
 
@@ -269,19 +219,20 @@ async def run(options: argparse.Namespace, module: Any) -> None:
             for scenario in order if round_number % 2 == 0 else order[::-1]:
                 if scenario == "rendered":
                     rendered = await bench.rendered()
-                    wall, latencies = await timed(rendered, events, concurrency)
+                    result = await dispatch_concurrently(events, concurrency, rendered)
                     rss_after_rendered = max(rss_after_rendered, rss_mb())
                 else:
                     raw, producer = await bench.closed_loop()
-                    wall, latencies = await timed(raw, events, concurrency)
+                    result = await dispatch_concurrently(events, concurrency, raw)
                     await producer.stop()
                 rows.setdefault((scenario, concurrency), []).append(
-                    (events / wall, percentile(latencies, 50), percentile(latencies, 99))
+                    (result.rate, result.percentile(50), result.percentile(99))
                 )
         wall = await bench.open_loop(options.events)
         rows.setdefault(("open loop", 0), []).append((options.events / wall, 0.0, 0.0))
         print(f"round {round_number + 1} of {options.rounds} done", file=sys.stderr)
-    lags = await loop_lag(await bench.rendered(), options.lag_rate, options.lag_seconds)
+    lag_events = int(options.lag_rate * options.lag_seconds)
+    lags = await loop_lag(await bench.rendered(), lag_events, options.lag_rate)
     await module_close(module)
 
     print("| scenario | concurrency | records/s (median) | p50 ms | p99 ms | rounds (records/s) |")
@@ -291,8 +242,7 @@ async def run(options: argparse.Namespace, module: Any) -> None:
         shown = "all at once" if concurrency == 0 else str(concurrency)
         rates = ", ".join(f"{run[0]:,.0f}" for run in runs)
         print(
-            f"| {scenario} | {shown} | {best[0]:,.0f} | {best[1] * 1000:.2f}"
-            f" | {best[2] * 1000:.2f} | {rates} |"
+            f"| {scenario} | {shown} | {best[0]:,.0f} | {best[1]:.2f} | {best[2]:.2f} | {rates} |"
         )
     print()
     # Each round's rendered and raw runs follow one another, so their ratio is what to read on
