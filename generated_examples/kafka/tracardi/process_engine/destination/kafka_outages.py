@@ -9,8 +9,7 @@ and once it gets through, dispatches flow again.
 """
 
 import time
-from collections.abc import Callable, Hashable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 
 
@@ -57,22 +56,41 @@ class Outages:
         if outage is not None:
             outage.probing = False
 
-    @contextmanager
     def attempt(
         self,
         key: Hashable,
         window_seconds: float,
         unreachable: tuple[type[Exception], ...],
-    ) -> Iterator[None]:
-        """check(), then report how the block went: an `unreachable` error starts a window, success
-        ends one, and anything else (a bad payload, a cancelled dispatch) says nothing."""
+    ) -> "_Attempt":
+        """check(), then report how the `with` block went: an `unreachable` error starts a window,
+        success ends one, and anything else (a bad payload, a cancelled dispatch) says nothing."""
         self.check(key)
-        try:
-            yield
-        except unreachable as error:
-            self.failed(key, error, window_seconds)
-            raise
-        except BaseException:
-            self.release(key)
-            raise
-        self.succeeded(key)
+        return _Attempt(self, key, window_seconds, unreachable)
+
+
+class _Attempt:
+    # A plain class, not @contextmanager: it wraps every dispatch, and a generator costs more.
+    __slots__ = ("key", "outages", "unreachable", "window_seconds")
+
+    def __init__(
+        self,
+        outages: Outages,
+        key: Hashable,
+        window_seconds: float,
+        unreachable: tuple[type[Exception], ...],
+    ) -> None:
+        self.outages = outages
+        self.key = key
+        self.window_seconds = window_seconds
+        self.unreachable = unreachable
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
+        if error is None:
+            self.outages.succeeded(self.key)
+        elif isinstance(error, self.unreachable):
+            self.outages.failed(self.key, error, self.window_seconds)
+        else:
+            self.outages.release(self.key)

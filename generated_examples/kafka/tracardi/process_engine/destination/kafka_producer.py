@@ -166,10 +166,7 @@ async def publish(
             f"({settings.max_record_bytes}) allows; it was not sent"
         )
     endpoint = (settings.bootstrap_servers, settings.topic)
-    # Outages.attempt() spelled out: this runs for every record, and a generator-based context
-    # manager costs more than the rest of this function.
-    _OUTAGES.check(endpoint)
-    try:
+    with _OUTAGES.attempt(endpoint, settings.unreachable_backoff_seconds, (KafkaUnreachableError,)):
         shared = await _shared_producer(settings)
         if shared.topic_limit is not None and size + RECORD_OVERHEAD > shared.topic_limit:
             raise KafkaRecordTooLargeError(
@@ -183,13 +180,6 @@ async def publish(
             await _send_and_wait(shared.producer, settings, value, encoded_key, encoded_headers)
         finally:
             room.release()
-    except KafkaUnreachableError as error:
-        _OUTAGES.failed(endpoint, error, settings.unreachable_backoff_seconds)
-        raise
-    except BaseException:
-        _OUTAGES.release(endpoint)
-        raise
-    _OUTAGES.succeeded(endpoint)
 
 
 async def _send_and_wait(
