@@ -43,10 +43,12 @@ def described(value: Any) -> Any:
     if isinstance(value, datetime.datetime):
         return "<datetime>"
     if isinstance(value, dict):
-        # A default made at import time (a session's `timestamp`) is a moment too.
+        # A default made at import time (a session's `timestamp`, and the `weekday` of that
+        # moment) is a moment too, or the snapshot would change from one day to the next.
         return {
             str(key): "<moment>"
-            if key == "timestamp" and isinstance(item, float)
+            if (key == "timestamp" and isinstance(item, float))
+            or (key == "weekday" and isinstance(item, int))
             else described(item)
             for key, item in value.items()
         }
