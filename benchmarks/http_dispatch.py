@@ -1,65 +1,70 @@
-"""Throughput, latency, event-loop lag and memory of HTTP dispatch, in one table.
+"""The HTTP rows of the dispatch benchmark (benchmarks/harness.py says how it runs).
 
-    python benchmarks/http_dispatch.py                 # 3 rounds, 3,000 dispatches a run
-    python benchmarks/http_dispatch.py --events 1000   # quicker
+    ./dev bench --transport http
+    ./dev bench --transport http --events 5000 --rounds 3 --concurrency 1,64,256
 
 The server is a plain aiohttp web application answering 200 to every POST, in a process of its
 own on a free loopback port, so that its work does not share the dispatching event loop.
 
-Scenarios, each at 1, 64 and 256 concurrent dispatchers (every dispatcher awaits its answer):
-  rendered     the committed webhook example's WebhookConnector, a NEW instance per dispatch as
-               Tracardi builds it, through its shared per-loop session
-  raw          aiohttp alone with one shared ClientSession, posting the same bytes with the
-               same headers and reading each answer: the strongest honest baseline
-  per-session  Tracardi's own http_connector approach: a new ClientSession (and so a new
-               connection) for every dispatch
-  loop lag     a 1 ms ticker's lateness while the rendered connector dispatches a paced 500/s
-
-The rendered and raw runs alternate for --rounds rounds (each going first in every other round)
-and the table shows each one's median round, with the ratio to raw taken within each round (its
-median, and its range over the rounds): on a shared machine, absolute figures move by a third
-from one minute to the next.
+Every scenario but the last sends the same request on the wire, which the benchmark checks
+before it starts (the server shows it the last request it got): POST to the same URL, the same
+JSON body bytes (the committed webhook example's compact UTF-8 JSON of the record), and the
+same headers in the same order: tracardi-kind, tracardi-profile-id, User-Agent, Content-Type
+and an Idempotency-Key unique per request (the rendered one a random UUID, the raw one the
+cheapest unique text, ``bench-<number>-<counter>``), besides what aiohttp adds to both.
+  rendered     the example's WebhookConnector, a NEW instance per dispatch as Tracardi builds
+               it, through its shared per-loop session (dispatch_profile, no session)
+  closed loop  aiohttp alone: one shared ClientSession with the rendered module's connection
+               pool (TCPConnector limit 100, 64 per host) and cookie jar (none), the URL parsed
+               once, each request's answer read and its status checked, awaited
+  open loop    the same raw request, every one of a run's requests at once on that session
+               (asyncio.gather): the ceiling
+  other        Tracardi's own http_connector approach: a new ClientSession, and so a new
+               connection, for every dispatch, posting {"data": ..., "changes": []}
+The rendered module's session is closed at the end (close_http_sessions()).
 """
 
-import argparse
 import asyncio
+import contextlib
+import itertools
 import json
-import os
-import platform
-import shutil
+import socket
 import subprocess
 import sys
-import tempfile
 import time
-from pathlib import Path
-from statistics import median, quantiles
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
-from harness import Dispatch, Run, loop_lag, median_run, rss_mb
-from harness import dispatch_concurrently as timed
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO_ROOT / "generated_examples" / "webhook"
-STAND_IN = REPO_ROOT / "tests" / "tracardi_host" / "tracardi"
+import harness
+from yarl import URL
 
 SERVER = """
 import sys
 from aiohttp import web
 
-async def ok(request):
-    await request.read()
+last = [None]
+
+async def hook(request):
+    body = await request.read()
+    last[0] = (request, body)
     return web.Response(text="ok")
 
+async def last_request(request):
+    seen, body = last[0]
+    headers = [[name.decode(), value.decode()] for name, value in seen.raw_headers]
+    return web.json_response(
+        {"method": seen.method, "path": seen.raw_path, "headers": headers, "body": body.decode()}
+    )
+
 app = web.Application()
-app.router.add_post("/hook", ok)
+app.router.add_post("/hook", hook)
+app.router.add_get("/last", last_request)
 web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), access_log=None, print=None)
 """
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
@@ -70,186 +75,188 @@ def start_server() -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     process = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
     deadline = time.monotonic() + 20
-    import socket
-
     while time.monotonic() < deadline:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return process, f"http://127.0.0.1:{port}/hook"
+            return process, f"http://127.0.0.1:{port}"
         except OSError:
             time.sleep(0.05)
     process.kill()
     raise SystemExit("the benchmark's aiohttp server did not start")
 
 
-def import_example(workdir: Path) -> Any:
-    """The committed webhook example, imported from a checkout laid out like Tracardi's."""
-    shutil.copytree(STAND_IN, workdir / "tracardi", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(EXAMPLE / "tracardi", workdir / "tracardi", dirs_exist_ok=True)
-    sys.path.insert(0, str(workdir))
-    import importlib
-
-    return importlib.import_module("tracardi.process_engine.destination.webhook_connector")
-
-
-def rendered_dispatch(url: str) -> Dispatch:
-    connector_module = import_example(Path(tempfile.mkdtemp(prefix="http-bench-")))
-    from tracardi.domain.destination import Destination, DestinationConfig
-    from tracardi.domain.entity import Entity
-    from tracardi.domain.named_entity import NamedEntity
-    from tracardi.domain.profile import Profile
-    from tracardi.domain.resource import Resource, ResourceCredentials
-    from tracardi.service.setup.destinations.webhook_resource import WEBHOOK_RESOURCE
-
-    registered = WEBHOOK_RESOURCE.destination
-    assert registered is not None
-    resource = Resource(
-        id="resource-1",
-        name="Webhook",
-        type="webhook",
-        credentials=ResourceCredentials(production={"url": url}, test={}),
-    )
-    destination = Destination(
-        id="destination-1",
-        name="Webhook destination",
-        destination=DestinationConfig(package=registered.package, init=dict(registered.init or {})),
-        resource=Entity(id="resource-1"),
-        source=NamedEntity(id="source-1", name="Source"),
-    )
-    profiles = [Profile(id=f"profile-{number}") for number in range(500)]
-
-    async def dispatch(number: int) -> None:
-        # A new connector for every dispatch, as Tracardi builds one.
-        connector = connector_module.WebhookConnector(False, resource, destination)
-        profile = profiles[number % 500]
-        await connector.dispatch_profile(payload(number), profile, None)
-
-    return dispatch
-
-
 def payload(number: int) -> dict[str, Any]:
     return {
-        "id": f"profile-{number % 500}",
+        "id": f"profile-{number % harness.PROFILES}",
         "traits": {"plan": "pro", "visits": number},
         "email": "ann@example.com",
+        "name": "Zoë",
     }
 
 
-def raw_dispatch(url: str, session: aiohttp.ClientSession) -> Dispatch:
-    async def dispatch(number: int) -> None:
-        body = json.dumps(payload(number), separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", "tracardi-kind": "profile"}
-        async with session.post(url, data=body, headers=headers) as response:
-            await response.read()
-            response.raise_for_status()
+class HttpBench:
+    """The ways to send the records, against one server."""
 
-    return dispatch
+    name = "http"
 
+    def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
+        harness.example_checkout("webhook")
+        import tracardi.process_engine.destination.webhook_connector as connector_module
+        import tracardi.process_engine.destination.webhook_http as http_module
+        from tracardi.domain.destination import Destination, DestinationConfig
+        from tracardi.domain.entity import Entity
+        from tracardi.domain.named_entity import NamedEntity
+        from tracardi.domain.profile import Profile
+        from tracardi.domain.resource import Resource, ResourceCredentials
+        from tracardi.service.setup.destinations.webhook_resource import WEBHOOK_RESOURCE
 
-def session_per_dispatch(url: str) -> Dispatch:
-    async def dispatch(number: int) -> None:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
-            session.post(url, json={"data": payload(number), "changes": []}) as response,
-        ):
-            await response.read()
+        self.connector_module, self.http_module = connector_module, http_module
+        self.server = f"aiohttp {aiohttp.__version__} server in its own process on 127.0.0.1"
+        self.versions = f"aiohttp {aiohttp.__version__}"
+        self.base_url = base_url
+        self.url = f"{base_url}/hook"
+        self.session = session
+        registered = WEBHOOK_RESOURCE.destination
+        assert registered is not None
+        self.resource = Resource(
+            id="resource-1",
+            name="Webhook",
+            type="webhook",
+            credentials=ResourceCredentials(production={"url": self.url}, test={}),
+        )
+        # As the form saves it: every init field with its default.
+        self.destination = Destination(
+            id="destination-1",
+            name="Webhook destination",
+            destination=DestinationConfig(
+                package=registered.package, init=dict(registered.init or {})
+            ),
+            resource=Entity(id="resource-1"),
+            source=NamedEntity(id="source-1", name="Source"),
+        )
+        self.profiles = [Profile(id=f"profile-{number}") for number in range(harness.PROFILES)]
+        self.others = {
+            "Tracardi's http_connector: a session per dispatch": self.session_per_dispatch
+        }
+        self._raw = self._raw_dispatch()
 
-    return dispatch
+    def rendered(self) -> harness.Dispatch:
+        connector_class = self.connector_module.WebhookConnector
+        resource, destination, profiles = self.resource, self.destination, self.profiles
 
+        async def dispatch(number: int) -> None:
+            # A new connector for every dispatch, as Tracardi builds one.
+            connector = connector_class(False, resource, destination)
+            profile = profiles[number % harness.PROFILES]
+            await connector.dispatch_profile(payload(number), profile, None)
 
-def row(name: str, concurrency: int, run: Run, ratio: str) -> str:
-    return (
-        f"| {name} | {concurrency} | {run.rate:,.0f} | {run.percentile(50):.2f} "
-        f"| {run.percentile(99):.2f} "
-        f"| {run.cpu_seconds / run.events * 1e6:.0f} | {ratio} | {run.rss_change_mb:+.1f} |"
-    )
+        return dispatch
 
+    def _raw_dispatch(self) -> harness.Dispatch:
+        session = self.session
+        # What the rendered request carries, found the cheapest way a raw client can: the URL
+        # parsed once, an encoder made once, the fixed header values as constants.
+        url = URL(self.url)
+        encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+        user_agent = self.http_module.USER_AGENT
+        counter = itertools.count()
 
-async def benchmark(options: argparse.Namespace, url: str) -> None:
-    rendered = rendered_dispatch(url)
-    connector_module = sys.modules["tracardi.process_engine.destination.webhook_http"]
-    async with aiohttp.ClientSession() as session:
-        raw = raw_dispatch(url, session)
-        lines = []
-        for concurrency in options.concurrency:
-            events = options.events if concurrency > 1 else options.events_at_1
-            pairs: list[tuple[Run, Run]] = []
-            for number in range(options.rounds):
-                # Each goes first in every other round, so that a drift in the machine's load
-                # does not favour either.
-                if number % 2:
-                    theirs_first = await timed(events, concurrency, raw)
-                    pairs.append((await timed(events, concurrency, rendered), theirs_first))
-                else:
-                    pairs.append(
-                        (
-                            await timed(events, concurrency, rendered),
-                            await timed(events, concurrency, raw),
-                        )
-                    )
-            ratios = [mine.rate / theirs.rate for mine, theirs in pairs]
-            spread = f"{median(ratios):.2f} ({min(ratios):.2f} to {max(ratios):.2f})"
-            mine = median_run([pair[0] for pair in pairs])
-            theirs = median_run([pair[1] for pair in pairs])
-            per_session = await timed(max(events // 4, 100), concurrency, session_per_dispatch(url))
-            lines.append(row("rendered (new instance each)", concurrency, mine, spread))
-            lines.append(row("raw aiohttp, one session", concurrency, theirs, "1.00"))
-            lines.append(
-                row(
-                    "session per dispatch",
-                    concurrency,
-                    per_session,
-                    f"{per_session.rate / theirs.rate:.2f}",
-                )
+        async def dispatch(number: int) -> None:
+            body = encode(payload(number)).encode()
+            headers = {
+                "tracardi-kind": "profile",
+                "tracardi-profile-id": f"profile-{number % harness.PROFILES}",
+                "User-Agent": user_agent,
+                "Content-Type": "application/json",
+                "Idempotency-Key": f"bench-{number}-{next(counter)}",
+            }
+            async with session.post(url, data=body, headers=headers) as response:
+                await response.read()
+                if not 200 <= response.status < 300:
+                    raise RuntimeError(f"HTTP {response.status} from {url}")
+
+        return dispatch
+
+    def closed_loop(self) -> harness.Dispatch:
+        return self._raw
+
+    async def open_loop(self, events: int) -> harness.OpenLoop:
+        send = self._raw
+        await send(-1)
+        cpu_started, started = time.thread_time(), time.perf_counter()
+        await asyncio.gather(*(send(number) for number in range(events)))
+        seconds, cpu_seconds = time.perf_counter() - started, time.thread_time() - cpu_started
+        return harness.OpenLoop(seconds, cpu_seconds)
+
+    def session_per_dispatch(self) -> harness.Dispatch:
+        url = self.url
+
+        async def dispatch(number: int) -> None:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session,
+                session.post(url, json={"data": payload(number), "changes": []}) as response,
+            ):
+                await response.read()
+                response.raise_for_status()
+
+        return dispatch
+
+    async def last_request(self) -> dict[str, Any]:
+        async with self.session.get(f"{self.base_url}/last") as response:
+            seen: dict[str, Any] = await response.json()
+            return seen
+
+    async def check_same_request(self) -> None:
+        """Stop unless the raw closed loop sends what the rendered connector sends."""
+        await self.rendered()(7)
+        ours = await self.last_request()
+        await self._raw(7)
+        theirs = await self.last_request()
+        keys = []
+        for seen in (ours, theirs):
+            # Unique per request, so never equal; the rest must be.
+            for header in seen["headers"]:
+                if header[0] == "Idempotency-Key":
+                    keys.append(header[1])
+                    header[1] = "<unique>"
+        if ours != theirs or len(keys) != 2:
+            raise SystemExit(
+                "The raw closed loop does not send the rendered connector's request:\n"
+                f"rendered: {ours}\nraw:      {theirs}"
             )
-        lags = await loop_lag(rendered, options.lag_events, 500)
-        rss_after = rss_mb()
-    await connector_module.close_http_sessions()
-    print(f"HTTP dispatch, {date_line()}")
-    print()
-    print(
-        "| scenario | concurrency | msg/s | p50 ms | p99 ms | loop CPU µs/msg | ratio to raw "
-        "| RSS change MB |"
-    )
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    print("\n".join(lines))
-    print()
-    lag_ms = quantiles(lags, n=100, method="inclusive")
-    print(
-        "Loop lag while the rendered connector dispatches a paced 500/s "
-        f"({options.lag_events} dispatches): p50 {lag_ms[49] * 1000:.2f} ms, "
-        f"p99 {lag_ms[98] * 1000:.2f} ms, max {max(lags) * 1000:.2f} ms; "
-        f"RSS at the end {rss_after:.0f} MB"
-    )
+
+    async def close(self) -> None:
+        await self.http_module.close_http_sessions()
 
 
-def date_line() -> str:
-    return (
-        f"{time.strftime('%Y-%m-%d')}, Python {platform.python_version()}, "
-        f"aiohttp {aiohttp.__version__}, "
-        f"{os.cpu_count()} CPUs (shared), server: aiohttp in its own process on 127.0.0.1"
-    )
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--events", type=int, default=3000, help="dispatches a run (at concurrency > 1)"
-    )
-    parser.add_argument(
-        "--events-at-1", type=int, default=1000, help="dispatches a run at concurrency 1"
-    )
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64, 256])
-    parser.add_argument("--lag-events", type=int, default=2500)
-    options = parser.parse_args()
-    process, url = start_server()
+@contextlib.asynccontextmanager
+async def bench(options: Any) -> AsyncIterator[HttpBench]:
+    process, base_url = start_server()
     try:
-        asyncio.run(benchmark(options, url))
+        harness.example_checkout("webhook")
+        from tracardi.process_engine.destination.webhook_http import (
+            CONNECTION_LIMIT,
+            CONNECTION_LIMIT_PER_HOST,
+        )
+
+        # The rendered module's own pool and cookie jar, so that both wait for the same
+        # connections and neither handles cookies.
+        async with aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(
+                limit=CONNECTION_LIMIT, limit_per_host=CONNECTION_LIMIT_PER_HOST
+            ),
+            cookie_jar=aiohttp.DummyCookieJar(),
+        ) as session:
+            transport = HttpBench(base_url, session)
+            try:
+                await transport.check_same_request()
+                yield transport
+            finally:
+                await transport.close()
     finally:
         process.terminate()
         process.wait(timeout=10)
 
 
 if __name__ == "__main__":
-    main()
+    harness.main(["http"])

@@ -1,38 +1,49 @@
-"""The Kafka rows of the dispatch benchmark, against a broker named by the environment.
+"""The Kafka rows of the dispatch benchmark (benchmarks/harness.py says how it runs).
 
-    scripts/apache-kafka run -- .venv/bin/python benchmarks/kafka_dispatch.py
-    .venv/bin/python benchmarks/kafka_dispatch.py --events 5000 --rounds 3   # KAFKA_* set
+    ./dev bench --transport kafka                # Apache Kafka started here, stopped at the end
+    KAFKA_BOOTSTRAP_SERVERS=... KAFKA_PLAIN_USERNAME=... KAFKA_PLAIN_PASSWORD=... \\
+      KAFKA_ADMIN_USERNAME=... KAFKA_ADMIN_PASSWORD=... ./dev bench --transport kafka
 
-Standalone for now: the shared harness (benchmarks/harness.py on the pulsar branch) calls a
-transport's open loop synchronously on the event loop's thread, which an asyncio client such as
-aiokafka cannot do; with that call awaited, the three scenarios below plug into it as they are.
+With KAFKA_BOOTSTRAP_SERVERS unset, ``scripts/apache-kafka start`` starts Apache Kafka 4.1.1
+(single-node KRaft on 127.0.0.1, SASL; Java 17 and Maven needed) with a state directory of its
+own, and ``scripts/apache-kafka stop`` always stops it at the end. Otherwise the broker the
+KAFKA_* variables name is used (those of ``scripts/apache-kafka run``): the PLAIN user sends,
+the admin user creates the topics (and deletes them at the end).
 
-All scenarios send the same records: the payload below as JSON (about 250 bytes), the five
-tracardi-* headers, the profile id as key, with the example's default init (acks all, gzip,
-idempotence, linger 1 ms), through the PLAIN user over SASL_PLAINTEXT:
+All scenarios send the same records: the payload below as compact UTF-8 JSON (about 250
+bytes), the five tracardi-* headers, the profile id as key, with the example's default init
+(acks all, gzip, idempotence, linger 1 ms), through the PLAIN user over SASL_PLAINTEXT:
   rendered     the example's KafkaConnector, a new instance per dispatch, as Tracardi does
-  closed loop  aiokafka alone, one producer, each record's send awaited to its acknowledgement,
-               with as many in flight as the rendered connector has dispatches
+  closed loop  aiokafka alone, one producer, each record's send awaited to its
+               acknowledgement, with as many in flight as the rendered connector has
+               dispatches; the JSON from one encoder made once, as the rendered code does
   open loop    aiokafka alone, every record sent at once, then all acknowledgements awaited
-Each timed run gets a fresh topic of three partitions and sends one untimed record first.
+Each of the three has a topic of its own (three partitions), made before the first round.
+The rendered and the closed-loop rows each reuse their topic, and so one producer, for every
+round, like the Pulsar rows: both producers then live, started and idle in turn, through the
+whole run, so neither scenario runs beside idle producers the other does not have; it is what
+a long-running Tracardi does (one producer per settings); no producer start or topic creation
+falls between runs; and a rendered run's RSS change is then its records', not a new
+producer's. The rendered producer is stopped at the end with close_producers(). The open loop
+starts a new producer each round (untimed, with one untimed record) and stops it after.
 """
 
-import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
-import platform
 import shutil
-import sys
+import subprocess
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from statistics import median, quantiles
 from typing import Any
 
 import aiokafka
+import harness
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -41,13 +52,7 @@ try:
 except ImportError:  # aiokafka 0.8 takes it from kafka-python
     from kafka.admin import NewTopic
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO_ROOT / "tests"), str(REPO_ROOT / "scripts")]
-
-from harness import Dispatch, dispatch_concurrently, loop_lag, rss_mb  # noqa: E402
-from rendering import IGNORED, make_checkout  # noqa: E402
-
-PROFILES = 500
+APACHE_KAFKA = harness.REPO_ROOT / "scripts" / "apache-kafka"
 PAYLOAD = {
     "email": "ann@example.com",
     "name": "Ann Example",
@@ -57,10 +62,23 @@ PAYLOAD = {
     "last_order": {"id": "order-1234", "total": "99.50", "currency": "EUR"},
     "tags": ["returning", "newsletter"],
 }
+NEEDED = (
+    "KAFKA_BOOTSTRAP_SERVERS",
+    "KAFKA_PLAIN_USERNAME",
+    "KAFKA_PLAIN_PASSWORD",
+    "KAFKA_ADMIN_USERNAME",
+    "KAFKA_ADMIN_PASSWORD",
+)
 
 
 class KafkaBench:
-    def __init__(self, connector_module: Any) -> None:
+    """The three ways to send the records, against one broker."""
+
+    name = "kafka"
+
+    def __init__(self, environment: Mapping[str, str], server: str) -> None:
+        harness.example_checkout("kafka")
+        import tracardi.process_engine.destination.kafka_connector as connector_module
         from tracardi.domain.destination import Destination, DestinationConfig
         from tracardi.domain.entity import Entity
         from tracardi.domain.event import Event
@@ -72,14 +90,17 @@ class KafkaBench:
         from tracardi.domain.time import EventTime
         from tracardi.service.setup.destinations.kafka_resource import KAFKA_RESOURCE
 
-        self.module = connector_module
-        self.servers = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
-        self.user = (os.environ["KAFKA_PLAIN_USERNAME"], os.environ["KAFKA_PLAIN_PASSWORD"])
-        self.admin = (os.environ["KAFKA_ADMIN_USERNAME"], os.environ["KAFKA_ADMIN_PASSWORD"])
+        self.connector_module = connector_module
+        self.server = server
+        self.versions = f"aiokafka {aiokafka.__version__}"
+        self.servers = environment["KAFKA_BOOTSTRAP_SERVERS"]
+        self.user = (environment["KAFKA_PLAIN_USERNAME"], environment["KAFKA_PLAIN_PASSWORD"])
+        self.admin = (environment["KAFKA_ADMIN_USERNAME"], environment["KAFKA_ADMIN_PASSWORD"])
         registered = KAFKA_RESOURCE.destination
         assert registered is not None
+        self.package = registered.package
         self.init = dict(registered.init or {})
-        self.credentials = {
+        credentials = {
             "bootstrap_servers": self.servers,
             "security_protocol": "SASL_PLAINTEXT",
             "sasl_mechanism": "PLAIN",
@@ -90,18 +111,17 @@ class KafkaBench:
             id="resource-1",
             name="Apache Kafka",
             type="apache-kafka",
-            credentials=ResourceCredentials(production=self.credentials, test={}),
+            credentials=ResourceCredentials(production=credentials, test={}),
         )
         self.make_destination = lambda topic: Destination(
             id="destination-1",
             name="Apache Kafka destination",
-            destination=DestinationConfig(
-                package=registered.package, init={**self.init, "topic": topic}
-            ),
+            # As the form saves it: every init field, the topic filled in.
+            destination=DestinationConfig(package=self.package, init={**self.init, "topic": topic}),
             resource=Entity(id="resource-1"),
             source=NamedEntity(id="source-1", name="Source"),
         )
-        self.profiles = [Profile(id=f"profile-{number}") for number in range(PROFILES)]
+        self.profiles = [Profile(id=f"profile-{number}") for number in range(harness.PROFILES)]
         self.session = Session(id="session-1", metadata=SessionMetadata())
         self.event = Event(
             id="event-1",
@@ -109,6 +129,12 @@ class KafkaBench:
             metadata=EventMetadata(time=EventTime()),
             source=Entity(id="source-1"),
         )
+        # The rendered code's options: json.dumps with options would build an encoder a call.
+        self.encode = json.JSONEncoder(
+            separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False
+        ).encode
+        self.topics: dict[str, str] = {}
+        self._closed_loop_producer: AIOKafkaProducer | None = None
 
     def client_options(self, user: tuple[str, str]) -> dict[str, Any]:
         return {
@@ -119,44 +145,52 @@ class KafkaBench:
             "sasl_plain_password": user[1],
         }
 
-    def producer_options(self) -> dict[str, Any]:
-        return {
+    def raw_producer(self) -> AIOKafkaProducer:
+        """A producer made as the rendered one is, with the example's defaults."""
+        return AIOKafkaProducer(
             **self.client_options(self.user),
-            "acks": "all",
-            "compression_type": "gzip",
-            "enable_idempotence": True,
-            "linger_ms": self.init["linger_ms"],
-        }
+            acks="all",
+            compression_type="gzip",
+            enable_idempotence=True,
+            linger_ms=self.init["linger_ms"],
+        )
 
-    async def new_topic(self) -> str:
-        topic = f"tracardi-bench-{uuid.uuid4().hex}"
+    async def start(self) -> None:
+        """The scenarios' topics, and the closed loop's producer."""
+        self.topics = {
+            scenario: f"tracardi-bench-{scenario}-{uuid.uuid4().hex[:12]}"
+            for scenario in ("rendered", "closed-loop", "open-loop")
+        }
         admin = AIOKafkaAdminClient(**self.client_options(self.admin))
         await admin.start()
         try:
-            await admin.create_topics([NewTopic(topic, 3, 1)])
+            await admin.create_topics([NewTopic(topic, 3, 1) for topic in self.topics.values()])
         finally:
             await admin.close()
-        return topic
+        self._rendered_destination = self.make_destination(self.topics["rendered"])
+        producer = self.raw_producer()
+        await producer.start()
+        self._closed_loop_producer = producer
 
-    async def rendered(self) -> Dispatch:
-        topic = await self.new_topic()
-        destination = self.make_destination(topic)
-        connector_class = self.module.KafkaConnector
+    def rendered(self) -> harness.Dispatch:
+        destination = self._rendered_destination
+        connector_class = self.connector_module.KafkaConnector
+        resource, profiles, session, event = self.resource, self.profiles, self.session, self.event
 
         async def dispatch(number: int) -> None:
-            connector = connector_class(False, self.resource, destination)
+            connector = connector_class(False, resource, destination)
             await connector.dispatch_event(
                 PAYLOAD,
-                profile=self.profiles[number % PROFILES],
-                session=self.session,
-                event=self.event,
+                profile=profiles[number % harness.PROFILES],
+                session=session,
+                event=event,
             )
 
-        await dispatch(-1)
         return dispatch
 
     def raw_record(self, number: int) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-        profile_id = f"profile-{number % PROFILES}"
+        """The value, key and headers the connector sends, encoded as it encodes them."""
+        profile_id = f"profile-{number % harness.PROFILES}"
         headers = {
             "tracardi-kind": "event",
             "tracardi-profile-id": profile_id,
@@ -164,156 +198,95 @@ class KafkaBench:
             "tracardi-event-id": "event-1",
             "tracardi-event-type": "page-view",
         }
-        value = json.dumps(PAYLOAD, separators=(",", ":"), default=str, ensure_ascii=False).encode()
+        value = self.encode(PAYLOAD).encode()
         return value, profile_id.encode(), [(name, text.encode()) for name, text in headers.items()]
 
-    async def closed_loop(self) -> tuple[Dispatch, AIOKafkaProducer]:
-        topic = await self.new_topic()
-        producer = AIOKafkaProducer(**self.producer_options())
-        await producer.start()
+    def closed_loop(self) -> harness.Dispatch:
+        producer = self._closed_loop_producer
+        assert producer is not None
+        topic, record = self.topics["closed-loop"], self.raw_record
 
         async def dispatch(number: int) -> None:
-            value, key, headers = self.raw_record(number)
+            value, key, headers = record(number)
             await (await producer.send(topic, value, key=key, headers=headers))
 
-        await dispatch(-1)
-        return dispatch, producer
+        return dispatch
 
-    async def open_loop(self, events: int) -> float:
-        topic = await self.new_topic()
-        producer = AIOKafkaProducer(**self.producer_options())
+    async def open_loop(self, events: int) -> harness.OpenLoop:
+        topic = self.topics["open-loop"]
+        producer = self.raw_producer()
         await producer.start()
         try:
-            value, key, headers = self.raw_record(0)
+            value, key, headers = self.raw_record(-1)
             await (await producer.send(topic, value, key=key, headers=headers))
-            started = time.perf_counter()
+            cpu_started, started = time.thread_time(), time.perf_counter()
             deliveries = []
             for number in range(events):
                 value, key, headers = self.raw_record(number)
                 deliveries.append(await producer.send(topic, value, key=key, headers=headers))
             await asyncio.gather(*deliveries)
-            return time.perf_counter() - started
+            seconds = time.perf_counter() - started
+            return harness.OpenLoop(seconds, time.thread_time() - cpu_started)
         finally:
             await producer.stop()
 
+    async def close(self, delete_topics: bool) -> None:
+        from tracardi.process_engine.destination.kafka_producer import close_producers
 
-def percentile(values: list[float], point: int) -> float:
-    return quantiles(values, n=100)[point - 1] if len(values) > 1 else values[0]
+        await close_producers()
+        if self._closed_loop_producer is not None:
+            await self._closed_loop_producer.stop()
+        if delete_topics and self.topics:
+            admin = AIOKafkaAdminClient(**self.client_options(self.admin))
+            with contextlib.suppress(Exception):
+                await admin.start()
+                await admin.delete_topics(list(self.topics.values()))
+            with contextlib.suppress(Exception):
+                await admin.close()
 
 
-async def run(options: argparse.Namespace, module: Any) -> None:
-    bench = KafkaBench(module)
-    print(
-        f"# Kafka dispatch benchmark ({platform.python_version()}, aiokafka {aiokafka.__version__})"
+def start_apache_kafka(environment: dict[str, str]) -> dict[str, str]:
+    """`scripts/apache-kafka start`: its KEY=VALUE lines on stdout, as a dict."""
+    started = subprocess.run(
+        [str(APACHE_KAFKA), "start"], env=environment, stdout=subprocess.PIPE, text=True
     )
-    print(f"server: Apache Kafka at {bench.servers} (SASL PLAIN), {os.cpu_count()} CPUs, shared\n")
-    rows: dict[tuple[str, int], list[tuple[float, float, float]]] = {}
-    rss_before = rss_mb()
-    rss_after_rendered = rss_before
-    for round_number in range(options.rounds):
-        for concurrency in options.concurrency:
-            events = options.events_at_1 if concurrency == 1 else options.events
-            # Alternate which goes first, so that a load that rises or falls during a round
-            # favours neither.
-            order = ["rendered", "closed loop"]
-            for scenario in order if round_number % 2 == 0 else order[::-1]:
-                if scenario == "rendered":
-                    rendered = await bench.rendered()
-                    result = await dispatch_concurrently(events, concurrency, rendered)
-                    rss_after_rendered = max(rss_after_rendered, rss_mb())
-                else:
-                    raw, producer = await bench.closed_loop()
-                    result = await dispatch_concurrently(events, concurrency, raw)
-                    await producer.stop()
-                rows.setdefault((scenario, concurrency), []).append(
-                    (result.rate, result.percentile(50), result.percentile(99))
-                )
-        wall = await bench.open_loop(options.events)
-        rows.setdefault(("open loop", 0), []).append((options.events / wall, 0.0, 0.0))
-        print(f"round {round_number + 1} of {options.rounds} done", file=sys.stderr)
-    lag_events = int(options.lag_rate * options.lag_seconds)
-    lags = await loop_lag(await bench.rendered(), lag_events, options.lag_rate)
-    await module_close(module)
-
-    print("| scenario | concurrency | records/s (median) | p50 ms | p99 ms | rounds (records/s) |")
-    print("| --- | ---: | ---: | ---: | ---: | --- |")
-    for (scenario, concurrency), runs in rows.items():
-        best = sorted(runs)[len(runs) // 2]
-        shown = "all at once" if concurrency == 0 else str(concurrency)
-        rates = ", ".join(f"{run[0]:,.0f}" for run in runs)
-        print(
-            f"| {scenario} | {shown} | {best[0]:,.0f} | {best[1]:.2f} | {best[2]:.2f} | {rates} |"
-        )
-    print()
-    # Each round's rendered and raw runs follow one another, so their ratio is what to read on
-    # a shared machine whose load swings between rounds.
-    for concurrency in options.concurrency:
-        ratios = [
-            rendered[0] / raw[0]
-            for rendered, raw in zip(
-                rows[("rendered", concurrency)], rows[("closed loop", concurrency)], strict=True
-            )
-        ]
-        print(
-            f"rendered / raw closed loop at {concurrency}: median {median(ratios):.2f}"
-            f" (rounds {', '.join(f'{ratio:.2f}' for ratio in ratios)})"
-        )
-    ceiling = median(r[0] for r in rows[("open loop", 0)])
-    print(
-        "rendered at 256 / raw open loop:",
-        f"{median(r[0] for r in rows[('rendered', 256)]) / ceiling:.2f}",
-    )
-    print(
-        f"loop lag at a paced {options.lag_rate}/s for {options.lag_seconds} s:"
-        f" p50 {percentile(lags, 50) * 1000:.2f} ms,"
-        f" p99 {percentile(lags, 99) * 1000:.2f} ms, max {max(lags) * 1000:.2f} ms"
-    )
-    print(
-        f"RSS: {rss_before:.0f} MB before, {rss_after_rendered:.0f} MB at most"
-        " during the rendered runs"
-    )
+    if started.returncode != 0:
+        raise SystemExit(f"scripts/apache-kafka start failed ({started.returncode}); see above")
+    lines = [line.partition("=") for line in started.stdout.splitlines() if "=" in line]
+    return {name: value.strip("'") for name, _, value in lines}
 
 
-async def module_close(module: Any) -> None:
-    from tracardi.process_engine.destination.kafka_producer import close_producers
-
-    await close_producers()
-
-
-def main() -> None:
+@contextlib.asynccontextmanager
+async def bench(options: Any) -> AsyncIterator[KafkaBench]:
     # aiokafka warns on every SASL_PLAINTEXT connection; the test broker has no TLS on purpose.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument(
-        "--events", type=int, default=5000, help="records a timed run at 64 and 256"
-    )
-    parser.add_argument("--events-at-1", type=int, default=500, help="records a timed run at 1")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 64, 256])
-    parser.add_argument("--lag-rate", type=int, default=500)
-    parser.add_argument("--lag-seconds", type=float, default=5)
-    options = parser.parse_args()
-    missing = [
-        name
-        for name in ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_PLAIN_USERNAME", "KAFKA_ADMIN_USERNAME")
-        if not os.environ.get(name)
-    ]
-    if missing:
-        raise SystemExit(
-            f"{', '.join(missing)} unset: run scripts/apache-kafka run -- {sys.argv[0]}"
-        )
-    with tempfile.TemporaryDirectory() as workdir:
-        checkout = make_checkout(Path(workdir) / "checkout")
-        shutil.copytree(
-            REPO_ROOT / "generated_examples/kafka", checkout, dirs_exist_ok=True, ignore=IGNORED
-        )
-        sys.path.insert(0, str(checkout))
-        import tracardi.process_engine.destination.kafka_connector as connector_module
-
-        asyncio.run(run(options, connector_module))
+    external = bool(os.environ.get("KAFKA_BOOTSTRAP_SERVERS"))
+    state: Path | None = None
+    script_environment = dict(os.environ)
+    try:
+        if external:
+            missing = [name for name in NEEDED if not os.environ.get(name)]
+            if missing:
+                raise SystemExit(f"KAFKA_BOOTSTRAP_SERVERS is set but {', '.join(missing)} not")
+            environment: Mapping[str, str] = os.environ
+            server = f"Apache Kafka at {os.environ['KAFKA_BOOTSTRAP_SERVERS']} (SASL PLAIN)"
+        else:
+            # A state directory of its own, so that a broker the tests run is left alone.
+            state = Path(tempfile.mkdtemp(prefix="kafka-bench-"))
+            script_environment["KAFKA_STATE_DIR"] = str(state / "state")
+            environment = start_apache_kafka(script_environment)
+            server = "Apache Kafka 4.1.1 started here (single-node KRaft, SASL PLAIN)"
+        transport = KafkaBench(environment, server)
+        try:
+            await transport.start()
+            yield transport
+        finally:
+            await transport.close(delete_topics=external)
+    finally:
+        if state is not None:
+            subprocess.run([str(APACHE_KAFKA), "stop"], env=script_environment, check=False)
+            shutil.rmtree(state, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    main()
+    harness.main(["kafka"])

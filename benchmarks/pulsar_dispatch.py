@@ -1,9 +1,8 @@
 """The Pulsar rows of the dispatch benchmark (benchmarks/harness.py says how it runs).
 
-    ./dev bench                          # pulsar-lite started here; every transport's rows
-    ./dev bench --transport pulsar --events 5000 --rounds 3
+    ./dev bench --transport pulsar --events 5000 --rounds 3      # pulsar-lite started here
     scripts/apache-pulsar run -- ./dev bench --transport pulsar   # Apache Pulsar, token auth
-    PULSAR_SERVICE_URL=... PULSAR_TOKEN=... ./dev bench           # another broker
+    PULSAR_SERVICE_URL=... PULSAR_TOKEN=... ./dev bench --transport pulsar   # another broker
 
 All three scenarios send the same messages: the committed example's payload (about 250 bytes
 of JSON), its five tracardi-* properties, the profile id as key, through a producer made with
@@ -11,11 +10,14 @@ the example's default init (LZ4, batching with a 1 ms delay):
   rendered     the example's PulsarConnector, a new instance per dispatch, as Tracardi does
   closed loop  pulsar-client alone, each message sent with its own callback and awaited
   open loop    pulsar-client alone, every message sent at once, a callback on the last only
+The rendered and closed-loop rows each use one topic and producer for every round; the open
+loop a new producer each round (with room for all its messages), closed after it.
 """
 
 import asyncio
 import contextlib
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -29,19 +31,11 @@ from typing import Any
 import harness
 import pulsar
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO_ROOT / "tests"), str(REPO_ROOT / "scripts")]
 
-from rendering import IGNORED, make_checkout  # noqa: E402
-
-
-def load_example(workdir: Path) -> Any:
-    """Put the committed Pulsar example in a stand-in Tracardi checkout; import its connector."""
-    checkout = make_checkout(workdir / "checkout")
-    shutil.copytree(
-        REPO_ROOT / "generated_examples/pulsar", checkout, dirs_exist_ok=True, ignore=IGNORED
-    )
-    sys.path[:0] = [str(checkout), str(checkout / "test/integration/destination")]
+def load_example() -> Any:
+    """Put the committed Pulsar example in the stand-in Tracardi checkout; import its connector."""
+    checkout = harness.example_checkout("pulsar")
+    sys.path.insert(0, str(checkout / "test/integration/destination"))
     import tracardi.process_engine.destination.pulsar_connector as connector_module
 
     return connector_module
@@ -185,7 +179,7 @@ class PulsarBench:
 
         return dispatch
 
-    def open_loop(self, events: int) -> harness.OpenLoop:
+    async def open_loop(self, events: int) -> harness.OpenLoop:
         # Room for every message: the open loop never waits for the queue.
         producer = self.raw_producer(events)
         last = threading.Event()
@@ -220,12 +214,10 @@ class PulsarBench:
 
 @contextlib.asynccontextmanager
 async def bench(options: Any) -> AsyncIterator[PulsarBench]:
-    import os
-
     workdir = Path(tempfile.mkdtemp(prefix="pulsar-bench-"))
     broker = None
     try:
-        connector_module = load_example(workdir)
+        connector_module = load_example()
         external = os.environ.get("PULSAR_SERVICE_URL")
         if external:
             service_url, token = external, os.environ.get("PULSAR_TOKEN") or None
@@ -249,4 +241,4 @@ async def bench(options: Any) -> AsyncIterator[PulsarBench]:
 
 
 if __name__ == "__main__":
-    harness.main()
+    harness.main(["pulsar"])
