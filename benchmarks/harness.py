@@ -418,7 +418,10 @@ def options_parser(description: str) -> argparse.ArgumentParser:
         + ", ".join(TRANSPORTS),
     )
     parser.add_argument(
-        "--plot", type=Path, default=REPO_ROOT / "benchmark.png", help="where to draw; '-' for none"
+        "--plot",
+        type=Path,
+        default=REPO_ROOT / "benchmark.png",
+        help="where to draw (default benchmark.png); '-' for none",
     )
     return parser
 
