@@ -6,7 +6,6 @@ Publishes Tracardi profiles and events to an Apache Pulsar topic as JSON message
 import copy
 import json
 from collections import OrderedDict
-from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -113,9 +112,11 @@ class PulsarPayloadError(PulsarDestinationError, ValueError):
 JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False)
 
 
-@dataclass(frozen=True)
-class DispatchRecord:
-    """One profile or event on its way out, with what a consumer needs to route it."""
+class DispatchRecord(NamedTuple):
+    """One profile or event on its way out, with what a consumer needs to route it.
+
+    A tuple rather than a dataclass: one is made for every dispatch, at a third of the cost.
+    """
 
     kind: Literal["profile", "event"]
     data: Any
@@ -126,14 +127,16 @@ class DispatchRecord:
 
     def properties(self) -> dict[str, str]:
         """Routing facts, so consumers need not parse the payload to route it."""
-        values = {
-            "tracardi-kind": self.kind,
-            "tracardi-profile-id": self.profile_id,
-            "tracardi-session-id": self.session_id,
-            "tracardi-event-id": self.event_id,
-            "tracardi-event-type": self.event_type,
-        }
-        return {key: value for key, value in values.items() if value is not None}
+        values: dict[str, str] = {"tracardi-kind": self.kind}
+        if self.profile_id is not None:
+            values["tracardi-profile-id"] = self.profile_id
+        if self.session_id is not None:
+            values["tracardi-session-id"] = self.session_id
+        if self.event_id is not None:
+            values["tracardi-event-id"] = self.event_id
+        if self.event_type is not None:
+            values["tracardi-event-type"] = self.event_type
+        return values
 
     def json_payload(self) -> bytes:
         """The data as compact UTF-8 JSON; datetimes, UUIDs and decimals become strings."""
@@ -242,23 +245,22 @@ class PulsarConnector(DestinationInterface):
     ) -> None:
         profile_id = profile.id if profile is not None else None
         session_id = session.id if session is not None else None
-        await self._dispatch(DispatchRecord("profile", data, profile_id, session_id))
+        record = DispatchRecord("profile", data, profile_id, session_id)
+        await self._send(self.credentials(), self.configuration(), record)
 
     async def dispatch_event(self, data: Any, profile: Profile | None, session: Session | None, event: Event) -> None:
         profile_id = profile.id if profile is not None else None
         session_id = session.id if session is not None else None
-        await self._dispatch(DispatchRecord("event", data, profile_id, session_id, event.id, event.type))
+        record = DispatchRecord("event", data, profile_id, session_id, event.id, event.type)
+        await self._send(self.credentials(), self.configuration(), record)
 
     def credentials(self) -> PulsarCredentials:
         """Test credentials in debug mode, production credentials otherwise."""
-        which = "test" if self.debug else "production"
-        return _validated_once(PulsarCredentials, self._get_credentials() or {}, f"{which} credentials")
+        what = "test credentials" if self.debug else "production credentials"
+        return _validated_once(PulsarCredentials, self._get_credentials() or {}, what)
 
     def configuration(self) -> PulsarConfiguration:
         return _validated_once(PulsarConfiguration, self.destination.destination.init, "init settings")
-
-    async def _dispatch(self, record: DispatchRecord) -> None:
-        await self._send(self.credentials(), self.configuration(), record)
 
     async def _send(
         self, credentials: PulsarCredentials, configuration: PulsarConfiguration, record: DispatchRecord

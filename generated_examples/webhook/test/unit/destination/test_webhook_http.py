@@ -9,7 +9,10 @@ import base64
 import email.utils
 import hashlib
 import hmac
+import os
 import re
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -229,6 +232,29 @@ def test_the_request_is_built_once_with_json_an_idempotency_key_and_the_signatur
     assert str(uuid.UUID(key)) == key and uuid.UUID(key).version == 4
     assert uuid.UUID(key).variant == uuid.RFC_4122
     assert prepare(settings, BODY, {}).headers["Idempotency-Key"] != request.headers["Idempotency-Key"]
+
+
+def test_a_forked_worker_makes_idempotency_keys_of_its_own() -> None:
+    # Workers forked from a parent that imported the module would otherwise repeat its keys. In a
+    # fresh interpreter, because forking this one (pytest may run threads) warns on Python 3.12+.
+    script = "\n".join(
+        [
+            "import os",
+            "from tracardi.process_engine.destination.webhook_http import idempotency_key",
+            "idempotency_key()",
+            "read_end, write_end = os.pipe()",
+            "if os.fork() == 0:",
+            "    os.write(write_end, idempotency_key().encode())",
+            "    os._exit(0)",
+            "os.wait()",
+            "print(idempotency_key(), os.read(read_end, 64).decode())",
+        ]
+    )
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment, check=True)
+    parent_key, child_key = done.stdout.split()
+    assert parent_key[:24] != child_key[:24]
+    assert uuid.UUID(child_key).version == 4 and uuid.UUID(parent_key).version == 4
 
 
 @pytest.mark.parametrize(

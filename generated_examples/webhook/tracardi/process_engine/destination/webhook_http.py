@@ -21,11 +21,13 @@ import email.utils
 import functools
 import hashlib
 import hmac
+import itertools
 import os
 import random
 import socket
 import ssl
 import time
+import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -335,16 +337,27 @@ def _checked(settings: HttpSettings) -> _RequestParts:
     return _RequestParts(url, (url.scheme, url.host, url.port), headers, timeout)
 
 
-# The version and variant bits of a random (version 4) UUID.
-UUID4_CLEARED = ~((0xF000 << 64) | (0xC000 << 48))
-UUID4_SET = (0x4000 << 64) | (0x8000 << 48)
+# Idempotency keys are version 4 UUIDs whose first 24 characters, version and variant included,
+# are drawn once per process and whose last 12 digits count: unique without drawing 122 random
+# bits for every dispatch. A forked child draws its own, or it would repeat its parent's keys.
+KEY_COUNTER_MASK = 0xFFFF_FFFF_FFFF
+_key_prefix = ""
+_key_numbers = itertools.count()
+
+
+def _new_idempotency_keys() -> None:
+    global _key_prefix, _key_numbers
+    _key_prefix = str(uuid.uuid4())[:24]
+    _key_numbers = itertools.count()
+
+
+_new_idempotency_keys()
+os.register_at_fork(after_in_child=_new_idempotency_keys)
 
 
 def idempotency_key() -> str:
-    """A random UUID as text, unique but not secret: from the module's random source, laid out by
-    hand, which costs a tenth of os.urandom and uuid.UUID (about 9 µs a key here)."""
-    digits = "%032x" % (random.getrandbits(128) & UUID4_CLEARED | UUID4_SET)
-    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+    """A key no other dispatch gets, laid out as a random UUID; unique, not secret."""
+    return f"{_key_prefix}{next(_key_numbers) & KEY_COUNTER_MASK:012x}"
 
 
 def prepare(settings: HttpSettings, body: bytes, extra_headers: Mapping[str, str]) -> PreparedRequest:
@@ -355,20 +368,13 @@ def prepare(settings: HttpSettings, body: bytes, extra_headers: Mapping[str, str
             f"{DESTINATION}: the body for {settings.method} {shown_url(url)} is {len(body)} bytes, "
             f"more than max_body_bytes ({settings.max_body_bytes}); it was not sent"
         )
-    headers = {**extra_headers, **fixed_headers}
-    headers[IDEMPOTENCY_HEADER] = idempotency_key()
+    headers = {**extra_headers, **fixed_headers, IDEMPOTENCY_HEADER: idempotency_key()}
     if settings.signing_secret:
         digest = hmac.new(settings.signing_secret.encode(), body, hashlib.sha256).hexdigest()
         headers[SIGNATURE_HEADER] = f"sha256={digest}"
+    # By position: keywords would double what building it costs, once per dispatch.
     return PreparedRequest(
-        method=settings.method,
-        url=url,
-        headers=headers,
-        body=body,
-        verify_tls=settings.verify_tls,
-        connect_timeout_seconds=settings.connect_timeout_seconds,
-        timeout=timeout,
-        endpoint=endpoint,
+        settings.method, url, headers, body, settings.verify_tls, settings.connect_timeout_seconds, timeout, endpoint
     )
 
 
@@ -515,33 +521,16 @@ async def send_once(request: PreparedRequest, timeout_seconds: float) -> None:
     gate = entry.gates.get(request.endpoint)
     if gate is None:
         gate = entry.gates[request.endpoint] = _FairGate(CONNECTION_LIMIT_PER_HOST)
-    if gate.try_enter():
-        left = timeout_seconds
-    else:
-        started = time.monotonic()
-        try:
-            await gate.enter(timeout_seconds)
-        except asyncio.TimeoutError:
-            where = f"{request.url.host}:{request.url.port}"
-            raise AttemptFailed(
-                HttpTimeoutError, f"no free connection to {where} within {timeout_seconds:.2f} s (all in use)"
-            ) from None
-        left = timeout_seconds - (time.monotonic() - started)
+    left = timeout_seconds if gate.try_enter() else await _wait_for_place(gate, request, timeout_seconds)
     # A first attempt that found a free connection has the settings' whole timeout: their object.
     if left == request.timeout.total:
         timeout = request.timeout
     else:
         timeout = aiohttp.ClientTimeout(total=left, sock_connect=request.connect_timeout_seconds)
+    # One coroutine for the gate and the request: every frame here is paid on every dispatch.
+    status = None
     try:
-        await _request(entry.session, request, timeout)
-    finally:
-        gate.leave()
-
-
-async def _request(session: aiohttp.ClientSession, request: PreparedRequest, timeout: aiohttp.ClientTimeout) -> None:
-    phase = "for the response"
-    try:
-        async with session.request(
+        async with entry.session.request(
             request.method,
             request.url,
             data=request.body,
@@ -550,13 +539,13 @@ async def _request(session: aiohttp.ClientSession, request: PreparedRequest, tim
             ssl=request.verify_tls,
             timeout=timeout,
         ) as response:
-            phase = f"for the rest of the HTTP {response.status} response"
-            if 200 <= response.status < 300:
+            status = response.status
+            if 200 <= status < 300:
                 # Read to the end, so that the connection can serve the next request.
                 await response.read()
                 return
             excerpt = await response.content.read(RESPONSE_EXCERPT_BYTES)
-            raise _status_problem(response.status, response.reason, excerpt, response.headers.get("Retry-After"))
+            raise _status_problem(status, response.reason, excerpt, response.headers.get("Retry-After"))
     except aiohttp.ServerTimeoutError:
         # Only the connect timeout is aiohttp's own; the total one is a plain TimeoutError.
         connect = request.connect_timeout_seconds
@@ -564,12 +553,28 @@ async def _request(session: aiohttp.ClientSession, request: PreparedRequest, tim
             HttpTimeoutError, f"no connection to {request.url.host}:{request.url.port} within {connect:g} s"
         ) from None
     except asyncio.TimeoutError:
+        phase = "for the response" if status is None else f"for the rest of the HTTP {status} response"
         raise AttemptFailed(HttpTimeoutError, f"timed out after {timeout.total:.2f} s waiting {phase}") from None
     except aiohttp.ClientError as error:
         raise _connection_problem(error, request.url) from None
     except ssl.SSLError:
         where = f"{request.url.host}:{request.url.port}"
         raise AttemptFailed(HttpConnectionError, f"the TLS connection to {where} failed", retried=False) from None
+    finally:
+        gate.leave()
+
+
+async def _wait_for_place(gate: _FairGate, request: PreparedRequest, timeout_seconds: float) -> float:
+    """Wait for the gate; return what is left of the attempt's timeout."""
+    started = time.monotonic()
+    try:
+        await gate.enter(timeout_seconds)
+    except asyncio.TimeoutError:
+        where = f"{request.url.host}:{request.url.port}"
+        raise AttemptFailed(
+            HttpTimeoutError, f"no free connection to {where} within {timeout_seconds:.2f} s (all in use)"
+        ) from None
+    return timeout_seconds - (time.monotonic() - started)
 
 
 def _attempts(count: int) -> str:
