@@ -268,6 +268,15 @@ def _producer_settings(credentials: KafkaCredentials, configuration: KafkaConfig
     return settings
 
 
+def _partition_key(record: DispatchRecord, partition_key: PartitionKeyChoice) -> str | None:
+    """The record's key, which keeps one profile's (or session's) records in order in one partition."""
+    if partition_key == "profile_id":
+        return record.profile_id
+    if partition_key == "session_id":
+        return record.session_id
+    return None
+
+
 class KafkaConnector(DestinationInterface):
     """Tracardi builds a new instance for every dispatch, so nothing is kept on the instance."""
 
@@ -302,14 +311,12 @@ class KafkaConnector(DestinationInterface):
         self, credentials: KafkaCredentials, configuration: KafkaConfiguration, record: DispatchRecord
     ) -> None:
         """Send the record to the topic and wait for the brokers' acknowledgement."""
-        partition_keys = {
-            "profile_id": record.profile_id,
-            "session_id": record.session_id,
-            "none": None,
-        }
+        headers = record.properties()
+        if configuration.headers:
+            headers = {**configuration.headers, **headers}
         await publish(
             _producer_settings(credentials, configuration),
             record.json_payload(),
-            key=partition_keys[configuration.partition_key],
-            headers={**configuration.headers, **record.properties()},
+            key=_partition_key(record, configuration.partition_key),
+            headers=headers,
         )

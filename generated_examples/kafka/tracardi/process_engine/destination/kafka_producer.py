@@ -167,7 +167,7 @@ async def publish(
         )
     endpoint = (settings.bootstrap_servers, settings.topic)
     with _OUTAGES.attempt(endpoint, settings.unreachable_backoff_seconds, (KafkaUnreachableError,)):
-        shared = await _shared_producer(settings)
+        shared = _started_producer(settings) or await _shared_producer(settings)
         if shared.topic_limit is not None and size + RECORD_OVERHEAD > shared.topic_limit:
             raise KafkaRecordTooLargeError(
                 f"The record for {settings.where()} is {size} bytes, more than the topic's "
@@ -176,39 +176,42 @@ async def publish(
         # acquire() and release() rather than `async with`, which costs twice as much per record.
         room = shared.room
         await room.acquire()
+        # The send in this coroutine, not one of its own: every frame is paid on every record.
         try:
-            await _send_and_wait(shared.producer, settings, value, encoded_key, encoded_headers)
+            # aiokafka bounds both steps by request_timeout_ms: the wait for the topic's metadata
+            # and for room in its buffer, and the record's life in the buffer.
+            delivery = await shared.producer.send(settings.topic, value, key=encoded_key, headers=encoded_headers)
+            await delivery
+        except KafkaError as error:
+            raise _delivery_error(error, settings, len(value)) from None
         finally:
             room.release()
 
 
-async def _send_and_wait(
-    producer: AIOKafkaProducer,
-    settings: ProducerSettings,
-    value: bytes,
-    key: bytes | None,
-    headers: list[tuple[str, bytes]],
-) -> None:
-    # aiokafka bounds both steps by request_timeout_ms: the wait for the topic's metadata and
-    # for room in its buffer, and the record's life in the buffer.
-    try:
-        delivery = await producer.send(settings.topic, value, key=key, headers=headers)
-        await delivery
-    except KafkaTimeoutError:
-        raise KafkaUnreachableError(
+def _delivery_error(error: KafkaError, settings: ProducerSettings, value_bytes: int) -> KafkaDeliveryError:
+    """What aiokafka's error on sending a record means for the user."""
+    if isinstance(error, KafkaTimeoutError):
+        return KafkaUnreachableError(
             f"No acknowledgement from {settings.where()} within {settings.request_timeout_seconds} s"
-        ) from None
-    except MessageSizeTooLargeError:
-        raise KafkaRecordTooLargeError(
-            f"{settings.where()} refused a record of {len(value)} bytes as too large (the topic's "
+        )
+    if isinstance(error, MessageSizeTooLargeError):
+        return KafkaRecordTooLargeError(
+            f"{settings.where()} refused a record of {value_bytes} bytes as too large (the topic's "
             "max.message.bytes); set max_record_bytes to that limit to refuse such records before sending"
-        ) from None
-    except TopicAuthorizationFailedError:
-        raise KafkaTopicError(f"The user may not write to {settings.where()}") from None
-    except UnknownTopicOrPartitionError:
-        raise KafkaTopicError(f"There is no {settings.where()}") from None
-    except KafkaError as error:
-        raise KafkaDeliveryError(f"Could not send to {settings.where()}: {_describe(error)}") from None
+        )
+    if isinstance(error, TopicAuthorizationFailedError):
+        return KafkaTopicError(f"The user may not write to {settings.where()}")
+    if isinstance(error, UnknownTopicOrPartitionError):
+        return KafkaTopicError(f"There is no {settings.where()}")
+    return KafkaDeliveryError(f"Could not send to {settings.where()}: {_describe(error)}")
+
+
+def _started_producer(settings: ProducerSettings) -> _SharedProducer | None:
+    """The running loop's producer for these settings once it has started; without a coroutine."""
+    starting = _producers.get((settings, asyncio.get_running_loop()))
+    if starting is not None and starting.done() and not starting.cancelled() and starting.exception() is None:
+        return starting.result()
+    return None
 
 
 async def _shared_producer(settings: ProducerSettings) -> _SharedProducer:
@@ -221,8 +224,6 @@ async def _shared_producer(settings: ProducerSettings) -> _SharedProducer:
         starting = loop.create_task(_start(settings))
         _producers[key] = starting
         starting.add_done_callback(lambda task: _forget_failed(key, task))
-    elif starting.done() and not starting.cancelled() and starting.exception() is None:
-        return starting.result()
     # Shielded: a dispatch that is cancelled must not cancel the start the others wait for.
     return await asyncio.shield(starting)
 
