@@ -398,11 +398,11 @@ def plot(all_results: list[Results], path: Path, title: str) -> None:
 
 def options_parser(description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--events", type=int, default=20_000, help="messages a timed run")
+    parser.add_argument("--events", type=int, default=5_000, help="messages a timed run")
     parser.add_argument(
         "--events-at-1", type=int, default=2_000, help="messages a timed run at concurrency 1"
     )
-    parser.add_argument("--rounds", type=int, default=5, help="rounds of every scenario")
+    parser.add_argument("--rounds", type=int, default=11, help="rounds of every scenario")
     parser.add_argument(
         "--concurrency",
         type=lambda text: [int(part) for part in text.split(",")],

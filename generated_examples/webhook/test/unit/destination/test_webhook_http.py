@@ -344,3 +344,22 @@ async def test_a_full_endpoint_lets_waiting_requests_in_strictly_in_turn() -> No
     gate.leave()
     await asyncio.gather(*waiting)
     assert order == [0, 1, 2]
+
+
+@pytest.mark.asyncio
+async def test_each_waiter_times_out_at_its_own_deadline_and_the_others_keep_their_turn() -> None:
+    gate = webhook_http._FairGate(1)
+    await gate.enter(1.0)
+    loop = asyncio.get_running_loop()
+    patient = asyncio.create_task(gate.enter(5.0))
+    hasty = asyncio.create_task(gate.enter(0.05))
+    started = loop.time()
+    # In line after the patient one, with the earlier deadline: the one timer moves up for it.
+    with pytest.raises(asyncio.TimeoutError):
+        await hasty
+    assert 0.04 <= loop.time() - started < 1.0
+    assert not patient.done()
+    gate.leave()
+    await asyncio.wait_for(patient, 1.0)
+    gate.leave()
+    assert gate.try_enter()
