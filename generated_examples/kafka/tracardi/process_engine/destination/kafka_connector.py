@@ -268,7 +268,7 @@ def _producer_settings(credentials: KafkaCredentials, configuration: KafkaConfig
     return settings
 
 
-def _partition_key(record: DispatchRecord, partition_key: PartitionKeyChoice) -> str | None:
+def _partition_key(record: DispatchRecord, partition_key: str) -> str | None:
     """The record's key, which keeps one profile's (or session's) records in order in one partition."""
     if partition_key == "profile_id":
         return record.profile_id
