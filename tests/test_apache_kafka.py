@@ -26,6 +26,8 @@ from rendering import IGNORED, assert_all_passed, make_checkout, run_rendered_te
 
 BROKER_VARIABLES = (
     "KAFKA_BOOTSTRAP_SERVERS",
+    "KAFKA_SSL_BOOTSTRAP_SERVERS",
+    "KAFKA_SSL_CA_FILE",
     "KAFKA_ADMIN_USERNAME",
     "KAFKA_ADMIN_PASSWORD",
     "KAFKA_PLAIN_USERNAME",

@@ -3,6 +3,8 @@
 These tests need a broker named by these variables:
 
     KAFKA_BOOTSTRAP_SERVERS                          host:port of a SASL_PLAINTEXT listener
+    KAFKA_SSL_BOOTSTRAP_SERVERS                      host:port of a SASL_SSL listener, same users
+    KAFKA_SSL_CA_FILE                                PEM file of the CA that signed its certificate
     KAFKA_ADMIN_USERNAME, KAFKA_ADMIN_PASSWORD       a user that may create and read topics (PLAIN)
     KAFKA_PLAIN_USERNAME, KAFKA_PLAIN_PASSWORD       a PLAIN user that may write to them
     KAFKA_SCRAM_USERNAME, KAFKA_SCRAM_PASSWORD       a SCRAM-SHA-256 and -512 user that may write to them
@@ -21,10 +23,12 @@ import json
 import os
 import shlex
 import socket
+import ssl
 import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -44,8 +48,10 @@ from tracardi.domain.time import EventTime
 from tracardi.process_engine.destination.kafka_connector import KafkaConnector
 from tracardi.process_engine.destination.kafka_producer import (
     KafkaAuthenticationError,
+    KafkaCertificateError,
     KafkaDeliveryError,
     KafkaRecordTooLargeError,
+    KafkaSettingsError,
     KafkaTopicError,
     KafkaUnreachableError,
     close_producers,
@@ -79,6 +85,29 @@ def user(kind: str) -> tuple[str, str]:
     if missing:
         pytest.skip(f"set {' and '.join(missing)} to run this test")
     return os.environ[names[0]], os.environ[names[1]]
+
+
+def tls_listener() -> tuple[str, str]:
+    """The SASL_SSL listener's host:port and the PEM file of the CA that signed its certificate."""
+    names = ("KAFKA_SSL_BOOTSTRAP_SERVERS", "KAFKA_SSL_CA_FILE")
+    missing = [name for name in names if not os.environ.get(name)]
+    if missing:
+        reason = f"set {' and '.join(missing)} to run this test"
+        if os.environ.get("REQUIRE_APACHE_KAFKA") == "1":
+            pytest.fail(f"REQUIRE_APACHE_KAFKA=1, but {reason}")
+        pytest.skip(reason)
+    return os.environ[names[0]], os.environ[names[1]]
+
+
+def sasl_ssl(login: tuple[str, str], mechanism: str = "PLAIN", ca_file: str | None = None) -> dict[str, Any]:
+    """Credentials for the SASL_SSL listener, trusting its CA unless `ca_file` says otherwise."""
+    servers, listener_ca_file = tls_listener()
+    return {
+        **sasl(login, mechanism),
+        "bootstrap_servers": servers,
+        "security_protocol": "SASL_SSL",
+        "ssl_ca_file": listener_ca_file if ca_file is None else ca_file,
+    }
 
 
 def sasl(user_and_password: tuple[str, str], mechanism: str = "PLAIN") -> dict[str, Any]:
@@ -157,9 +186,9 @@ async def dispatch_event(connector: KafkaConnector, number: int = 1, data: Any =
     await connector.dispatch_event(payload, profile=PROFILE, session=SESSION, event=event(number))
 
 
-async def received(topic: str, count: int, timeout: float = 20) -> list[Any]:
+async def received(topic: str, count: int, timeout: float = 20, options: dict[str, Any] | None = None) -> list[Any]:
     """The first `count` records on the topic, read by a consumer of its own."""
-    consumer = AIOKafkaConsumer(**client_options(), enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**(options or client_options()), enable_auto_commit=False)
     await consumer.start()
     try:
         partitions = [TopicPartition(topic, number) for number in range(3)]
@@ -288,6 +317,48 @@ async def test_an_unknown_topic_fails_at_once() -> None:
     assert elapsed < AT_ONCE_SECONDS
     assert "There is no" in message
     assert topic in message
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256"])
+async def test_over_sasl_ssl_with_the_ca_file_a_record_arrives(topic: str, mechanism: str) -> None:
+    credentials = sasl_ssl(user("PLAIN" if mechanism == "PLAIN" else "SCRAM"), mechanism)
+    await dispatch_event(make_connector(credentials, topic), 3, {"order": 3, "over": "tls"})
+    servers, ca_file = tls_listener()
+    # Read back over TLS too, trusting the same CA.
+    over_tls = {
+        **client_options(),
+        "bootstrap_servers": servers,
+        "security_protocol": "SASL_SSL",
+        "ssl_context": ssl.create_default_context(cafile=ca_file),
+    }
+    [record] = await received(topic, 1, options=over_tls)
+    assert json.loads(record.value) == {"order": 3, "over": "tls"}
+    assert headers_of(record)["tracardi-event-id"] == "event-3"
+
+
+@pytest.mark.asyncio
+async def test_over_sasl_ssl_without_the_ca_file_the_certificate_is_refused_at_once(topic: str) -> None:
+    # The system's certificate authorities do not include the broker's own.
+    credentials = sasl_ssl(user("PLAIN"), ca_file="")
+    message, elapsed = await refusal(make_connector(credentials, topic), KafkaCertificateError)
+    assert elapsed < AT_ONCE_SECONDS
+    assert credentials["bootstrap_servers"] in message
+    assert topic in message
+    assert "could not be verified" in message
+    assert "the system's certificate authorities" in message
+    assert credentials["password"] not in message
+
+
+@pytest.mark.asyncio
+async def test_a_missing_ca_file_is_refused_before_any_connection(topic: str, tmp_path: Path) -> None:
+    missing = str(tmp_path / "no-such-ca.pem")
+    credentials = sasl_ssl(user("PLAIN"), ca_file=missing)
+    message, elapsed = await refusal(make_connector(credentials, topic), KafkaSettingsError)
+    assert elapsed < AT_ONCE_SECONDS
+    assert repr(missing) in message
+    assert "FileNotFoundError" in message
+    assert credentials["password"] not in message
 
 
 @pytest.mark.asyncio

@@ -39,6 +39,7 @@ VALID_CREDENTIALS: dict[str, Any] = {
     "sasl_mechanism": "SCRAM-SHA-512",
     "username": "sample text",
     "password": "s3cr3t-value",
+    "ssl_ca_file": "sample text",
 }
 VALID_INIT: dict[str, Any] = {
     "topic": "sample text",
@@ -62,6 +63,7 @@ WRONG_CREDENTIALS: dict[str, Any] = {
     "sasl_mechanism": "not-one-of-the-choices",
     "username": 12,
     "password": 12,
+    "ssl_ca_file": 12,
 }
 WRONG_INIT: dict[str, Any] = {
     "topic": 12,

@@ -1,7 +1,9 @@
 """The shared Kafka producers against a stand-in for aiokafka's producer: no broker needed."""
 
 import asyncio
+import ssl
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
@@ -26,6 +28,7 @@ SETTINGS = ProducerSettings(
     sasl_mechanism="SCRAM-SHA-256",
     username="tracardi",
     password="s3cr3t-password",
+    ssl_ca_file="",
     topic="tracardi-events",
     acks="all",
     compression="gzip",
@@ -37,6 +40,18 @@ SETTINGS = ProducerSettings(
     connect_timeout_seconds=5,
     unreachable_backoff_seconds=5,
 )
+# A self-signed CA certificate (EC P-256, valid until 2126): what ssl_ca_file points to.
+TEST_CA = """-----BEGIN CERTIFICATE-----
+MIIBezCCASGgAwIBAgIUXRcL3NL5zyFfDLzHF/tAb7et2n4wCgYIKoZIzj0EAwIw
+EjEQMA4GA1UEAwwHVGVzdCBDQTAgFw0yNjEyMDIwNTI2MjhaGA8yMTI2MTEwODA1
+MjYyOFowEjEQMA4GA1UEAwwHVGVzdCBDQTBZMBMGByqGSM49AgEGCCqGSM49AwEH
+A0IABAdKM5tpZx7HZBiBnTGjTsVt2ZGUMjdQBcGGwvJuhwKq2SPFphKEOQOPSv87
+mGXpaVLMz+fefuE/nfcmlmODEpujUzBRMB0GA1UdDgQWBBS4I/AXs1n7nXn71sho
+e+bS/LjoVDAfBgNVHSMEGDAWgBS4I/AXs1n7nXn71shoe+bS/LjoVDAPBgNVHRMB
+Af8EBTADAQH/MAoGCCqGSM49BAMCA0gAMEUCIQDKbHmR8CHEU0c34jOd7PlvXMUe
+AptNp3fb7kmxBiSWlgIgUvdyoJeYhSWMJfLpAcXKV6tpqrp12r9sWsO8h0idlO0=
+-----END CERTIFICATE-----
+"""
 
 
 class FakeCluster:
@@ -241,3 +256,53 @@ async def test_a_silent_start_fails_after_the_connect_timeout() -> None:
 def test_the_password_stays_out_of_the_settings_repr() -> None:
     assert "s3cr3t-password" not in repr(SETTINGS)
     assert "<password>" in repr(SETTINGS)
+
+
+@pytest.mark.asyncio
+async def test_the_ca_file_is_trusted_with_host_names_checked(tmp_path: Path) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(TEST_CA)
+    await send(SETTINGS._replace(security_protocol="SASL_SSL", ssl_ca_file=str(ca_file)))
+    context = FakeProducer.made[0].options["ssl_context"]
+    assert isinstance(context, ssl.SSLContext)
+    assert context.check_hostname
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert [certificate["subject"] for certificate in context.get_ca_certs()] == [((("commonName", "Test CA"),),)]
+
+
+@pytest.mark.asyncio
+async def test_without_a_ca_file_ssl_trusts_the_systems_authorities() -> None:
+    await send(SETTINGS._replace(security_protocol="SSL"))
+    context = FakeProducer.made[0].options["ssl_context"]
+    assert context.check_hostname
+    assert context.verify_mode == ssl.CERT_REQUIRED
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(None, "FileNotFoundError"), ("not a certificate", "SSLError"), ("", "SSLError")],
+)
+async def test_a_ca_file_missing_or_not_pem_is_refused_before_any_connection(
+    tmp_path: Path, content: str | None, problem: str
+) -> None:
+    ca_file = tmp_path / "internal ca.pem"
+    if content is not None:
+        ca_file.write_text(content)
+    with pytest.raises(KafkaSettingsError, match="is not a readable PEM file") as raised:
+        await send(SETTINGS._replace(security_protocol="SASL_SSL", ssl_ca_file=str(ca_file)))
+    assert repr(str(ca_file)) in str(raised.value)
+    assert problem in str(raised.value)
+    assert "s3cr3t-password" not in str(raised.value)
+    assert FakeProducer.made == []
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("protocol", ["PLAINTEXT", "SASL_PLAINTEXT"])
+async def test_a_ca_file_without_tls_is_refused(tmp_path: Path, protocol: str) -> None:
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_text(TEST_CA)
+    expected = f"ssl_ca_file is set, but security_protocol {protocol} does not use TLS"
+    with pytest.raises(KafkaSettingsError, match=expected):
+        await send(SETTINGS._replace(security_protocol=protocol, ssl_ca_file=str(ca_file)))
+    assert FakeProducer.made == []

@@ -41,7 +41,8 @@ class KafkaCredentials(BaseModel):
         default="PLAINTEXT",
         description=(
             "PLAINTEXT: no TLS, no user. SASL_PLAINTEXT: user name and password, no TLS. SSL: TLS, brokers' "
-            "certificates checked against the system's certificate authorities. SASL_SSL: both."
+            "certificates and host names checked against the certificate authorities of ssl_ca_file, or the system's. "
+            "SASL_SSL: both."
         ),
     )
     sasl_mechanism: SaslMechanismChoice = Field(
@@ -55,6 +56,14 @@ class KafkaCredentials(BaseModel):
     password: SecretStr | None = Field(
         default=None,
         description="SASL password; needed with SASL_PLAINTEXT and SASL_SSL.",
+    )
+    ssl_ca_file: str = Field(
+        default="",
+        description=(
+            "Path to a PEM file of the certificate authorities to trust for SSL and SASL_SSL, for brokers whose "
+            "certificates an internal CA signed; empty means the system's. Refused with PLAINTEXT and SASL_PLAINTEXT, "
+            "which use no TLS."
+        ),
     )
 
 
@@ -251,6 +260,7 @@ def _producer_settings(credentials: KafkaCredentials, configuration: KafkaConfig
         sasl_mechanism=credentials.sasl_mechanism,
         username=credentials.username,
         password=credentials.password.get_secret_value() if credentials.password else None,
+        ssl_ca_file=credentials.ssl_ca_file,
         topic=configuration.topic,
         acks=configuration.acks,
         compression=configuration.compression,

@@ -65,6 +65,8 @@ class ProducerSettings(NamedTuple):
     sasl_mechanism: str
     username: str | None
     password: str | None
+    # A PEM file of the certificate authorities to trust with SSL and SASL_SSL; "" for the system's.
+    ssl_ca_file: str
     topic: str
     acks: str
     compression: str
@@ -87,6 +89,9 @@ class ProducerSettings(NamedTuple):
     def uses_sasl(self) -> bool:
         return self.security_protocol.startswith("SASL_")
 
+    def uses_tls(self) -> bool:
+        return self.security_protocol.endswith("SSL")
+
 
 class KafkaDeliveryError(Exception):
     """A record did not reach Apache Kafka."""
@@ -102,6 +107,10 @@ class KafkaUnreachableError(KafkaDeliveryError):
 
 class KafkaAuthenticationError(KafkaDeliveryError):
     """The brokers refused the SASL user name or password."""
+
+
+class KafkaCertificateError(KafkaDeliveryError):
+    """The brokers' TLS certificate is not trusted, or not valid for their host name."""
 
 
 class KafkaTopicError(KafkaDeliveryError):
@@ -143,6 +152,15 @@ def check_settings(settings: ProducerSettings) -> None:
     for name in ("max_record_bytes", "max_in_flight", "request_timeout_seconds", "connect_timeout_seconds"):
         if getattr(settings, name) <= 0:
             raise KafkaSettingsError(f"{name} must be positive, got {getattr(settings, name)!r}")
+    if settings.ssl_ca_file and not settings.uses_tls():
+        # Refused rather than ignored: whoever gave a CA file expects TLS, and would not get it.
+        raise KafkaSettingsError(
+            f"ssl_ca_file is set, but security_protocol {settings.security_protocol} does not use TLS; "
+            f"choose SSL or SASL_SSL, or leave ssl_ca_file empty, for {settings.where()}"
+        )
+    if settings.uses_tls():
+        # A CA file that is missing or not PEM fails here, before any connection.
+        _ssl_context(settings)
 
 
 async def publish(
@@ -328,7 +346,7 @@ async def _check_topic(producer: AIOKafkaProducer, settings: ProducerSettings) -
 
 async def _connection_failure(settings: ProducerSettings) -> KafkaDeliveryError:
     """Why no broker could be bootstrapped from: aiokafka only logs the reason."""
-    if settings.uses_sasl():
+    if settings.uses_sasl() or settings.uses_tls():
         for server in settings.bootstrap_servers.split(","):
             host, _, port = server.strip().rpartition(":")
             try:
@@ -341,6 +359,11 @@ async def _connection_failure(settings: ProducerSettings) -> KafkaDeliveryError:
                         **_CONNECTION_HINT,
                     ),
                     settings.connect_timeout_seconds,
+                )
+            except ssl.SSLCertVerificationError as error:
+                return KafkaCertificateError(
+                    f"{settings.where()} presented a TLS certificate that could not be verified "
+                    f"({error.verify_message}) against {_trusted(settings)}"
                 )
             except SaslAuthenticationFailed:
                 return KafkaAuthenticationError(
@@ -355,9 +378,8 @@ async def _connection_failure(settings: ProducerSettings) -> KafkaDeliveryError:
 
 def _security(settings: ProducerSettings) -> dict[str, Any]:
     options: dict[str, Any] = {"security_protocol": settings.security_protocol}
-    if settings.security_protocol.endswith("SSL"):
-        # The system's certificate authorities, host names checked.
-        options["ssl_context"] = ssl.create_default_context()
+    if settings.uses_tls():
+        options["ssl_context"] = _ssl_context(settings)
     if settings.uses_sasl():
         options.update(
             sasl_mechanism=settings.sasl_mechanism,
@@ -365,6 +387,25 @@ def _security(settings: ProducerSettings) -> dict[str, Any]:
             sasl_plain_password=settings.password,
         )
     return options
+
+
+def _ssl_context(settings: ProducerSettings) -> ssl.SSLContext:
+    """Host names checked, against the certificate authorities of ssl_ca_file or the system's."""
+    if not settings.ssl_ca_file:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=settings.ssl_ca_file)
+    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+        raise KafkaSettingsError(
+            f"ssl_ca_file {settings.ssl_ca_file!r} is not a readable PEM file of certificates "
+            f"({_describe(error)}), for {settings.where()}"
+        ) from None
+
+
+def _trusted(settings: ProducerSettings) -> str:
+    if settings.ssl_ca_file:
+        return f"the certificate authorities of ssl_ca_file {settings.ssl_ca_file!r}"
+    return "the system's certificate authorities (set ssl_ca_file to trust the brokers' own)"
 
 
 def _describe(error: BaseException) -> str:

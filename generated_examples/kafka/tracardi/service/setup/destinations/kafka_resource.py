@@ -24,6 +24,7 @@ KAFKA_RESOURCE = ResourceSettings(
         "sasl_mechanism": "PLAIN",
         "username": "<username>",
         "password": "<password>",
+        "ssl_ca_file": "",
     },
     manual="kafka_resource",
     destination=DestinationData(
