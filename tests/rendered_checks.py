@@ -20,7 +20,7 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from template_facts import FIELD_TYPES, TRANSPORTS, derived_names, pascal
+from template_facts import FIELD_TYPES, TRANSPORTS, derived_names, pascal, runtime_paths
 
 Spec = dict[str, Any]
 
@@ -104,7 +104,8 @@ def same(actual: Any, expected: Any) -> bool:
 
 
 def rendered_paths(module: str, transport: str) -> list[str]:
-    """Every file a render of `module` writes, relative to the checkout."""
+    """The files a render of `module` writes for itself, relative to the checkout (the shared
+    runtime aside: runtime_paths)."""
     entry = TRANSPORTS[transport]
     paths = [
         f".copier-answers.destination-{module}.yml",
@@ -114,10 +115,6 @@ def rendered_paths(module: str, transport: str) -> list[str]:
         f"tracardi/service/setup/destinations/{module}_resource.py",
         *(path.replace("{module_name}", module) for path in entry.get("files", [])),
     ]
-    # The shared back-off module and its test, for transports whose entry says outages: true.
-    if entry.get("outages"):
-        paths.append(f"tracardi/process_engine/destination/{module}_outages.py")
-        paths.append(f"test/unit/destination/test_{module}_outages.py")
     return sorted(paths)
 
 
@@ -131,8 +128,8 @@ def module_name_of(answers: dict[str, Any]) -> str:
 class Rendered:
     checkout: Path
     answers: dict[str, Any]
-    # What the render wrote, relative to the checkout (the destinations package's __init__.py,
-    # which every render writes, aside).
+    # What the render wrote for itself, relative to the checkout (what every render of the
+    # checkout shares aside: template_facts.is_shared).
     files: tuple[Path, ...]
 
     @property
@@ -225,6 +222,8 @@ def check_files(rendered: Rendered) -> None:
     assert written == expected, (
         f"not written: {sorted(expected - written)}; not expected: {sorted(written - expected)}"
     )
+    missing = [path for path in runtime_paths(rendered.transport) if not (rendered.checkout / path).is_file()]
+    assert not missing, f"the shared runtime lacks {missing}"
     for name in written:
         assert rendered.module in name, f"{name}: not named after the module"
     for path in rendered.python_files():

@@ -61,11 +61,15 @@ def copier_copy(
 
 
 def rendered_python_files(checkout: Path, module_name: str) -> list[Path]:
-    """The Python files a render of `module_name` wrote into the checkout."""
+    """The Python files a render of `module_name` wrote into the checkout, the shared runtime
+    it brings included."""
     patterns = (
         f"tracardi/process_engine/destination/{module_name}_*.py",
         f"tracardi/service/setup/destinations/{module_name}_resource.py",
         f"test/**/test_{module_name}_*.py",
+        "tracardi/process_engine/destination/transport/*.py",
+        "test/unit/destination/destination_contract.py",
+        "test/**/transport/test_transport_*.py",
     )
     return sorted(path for pattern in patterns for path in checkout.glob(pattern))
 

@@ -16,6 +16,7 @@ import yaml
 from render_helpers import render
 from rendered_checks import Rendered, forget_render, module_name_of
 from rendering import code_checks, make_checkout, rendered_pytest, unfinished
+from template_facts import is_shared
 
 
 class SharedCheckout:
@@ -42,10 +43,13 @@ class SharedCheckout:
         return rendered
 
     def listing(self) -> set[Path]:
+        """The files renders own: the shared runtime, written by the first, belongs to none."""
         return {
             path.relative_to(self.root)
             for path in self.root.rglob("*")
-            if path.is_file() and path.name != "__init__.py"
+            if path.is_file()
+            and "__pycache__" not in path.parts
+            and not is_shared(path.relative_to(self.root).as_posix())
         }
 
     def python_files(self) -> list[Path]:
