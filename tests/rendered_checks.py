@@ -222,7 +222,11 @@ def check_files(rendered: Rendered) -> None:
     assert written == expected, (
         f"not written: {sorted(expected - written)}; not expected: {sorted(written - expected)}"
     )
-    missing = [path for path in runtime_paths(rendered.transport) if not (rendered.checkout / path).is_file()]
+    missing = [
+        path
+        for path in runtime_paths(rendered.transport)
+        if not (rendered.checkout / path).is_file()
+    ]
     assert not missing, f"the shared runtime lacks {missing}"
     for name in written:
         assert rendered.module in name, f"{name}: not named after the module"
