@@ -11,11 +11,21 @@ from pydantic import BaseModel
 
 from tracardi.domain.destination import Destination, DestinationConfig
 from tracardi.domain.entity import Entity
+from tracardi.domain.event import Event
+from tracardi.domain.event_metadata import EventMetadata
 from tracardi.domain.named_entity import NamedEntity
+from tracardi.domain.profile import Profile
 from tracardi.domain.resource import Resource, ResourceCredentials
 from tracardi.domain.resource_settings import DestinationData, ResourceSettings
+from tracardi.domain.session import Session, SessionMetadata
+from tracardi.domain.time import EventTime
 from tracardi.process_engine.destination.destination_interface import DestinationInterface
 from tracardi.service.plugin.domain.register import Form
+
+# What a dispatch is about, as Tracardi hands it.
+PROFILE = Profile(id="profile-1")
+SESSION = Session(id="session-1", metadata=SessionMetadata())
+EVENT = Event(id="event-1", type="page-view", metadata=EventMetadata(time=EventTime()), source=Entity(id="source-1"))
 
 
 def registered_destination(resource: ResourceSettings) -> DestinationData:
@@ -26,26 +36,32 @@ def registered_destination(resource: ResourceSettings) -> DestinationData:
 def make_connector(
     connector_class: type[DestinationInterface],
     registration: ResourceSettings,
-    credentials: dict[str, Any],
-    init: dict[str, Any],
+    valid_credentials: dict[str, Any],
+    valid_init: dict[str, Any],
     *,
     debug: bool = False,
-    test_credentials: dict[str, Any] | None = None,
+    production: dict[str, Any] | None = None,
+    test: dict[str, Any] | None = None,
+    init: dict[str, Any] | None = None,
 ) -> Any:
-    """The connector as Tracardi builds it for a dispatch, from a resource and a destination."""
+    """The connector as Tracardi builds it for a dispatch, from a resource and a destination;
+    the settings not given are the valid ones."""
     resource = Resource(
         id="resource-1",
         name=registration.name,
         type=registration.id,
         credentials=ResourceCredentials(
-            production=credentials,
-            test=credentials if test_credentials is None else test_credentials,
+            production=valid_credentials if production is None else production,
+            test=valid_credentials if test is None else test,
         ),
     )
     destination = Destination(
         id="destination-1",
         name=f"{registration.name} destination",
-        destination=DestinationConfig(package=registered_destination(registration).package, init=init),
+        destination=DestinationConfig(
+            package=registered_destination(registration).package,
+            init=valid_init if init is None else init,
+        ),
         resource=Entity(id="resource-1"),
         source=NamedEntity(id="source-1", name="Source"),
     )
