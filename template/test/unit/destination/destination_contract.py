@@ -5,8 +5,10 @@ Shared by every destination rendered from tracardi-destination-template into thi
 """
 
 import importlib
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from pydantic import BaseModel
 
 from tracardi.domain.destination import Destination, DestinationConfig
@@ -20,6 +22,7 @@ from tracardi.domain.resource_settings import DestinationData, ResourceSettings
 from tracardi.domain.session import Session, SessionMetadata
 from tracardi.domain.time import EventTime
 from tracardi.process_engine.destination.destination_interface import DestinationInterface
+from tracardi.process_engine.destination.transport.validation import SettingsError
 from tracardi.service.plugin.domain.register import Form
 
 # What a dispatch is about, as Tracardi hands it.
@@ -99,6 +102,44 @@ def check_registration(
         if field.is_required()
     }
     assert configuration_model.model_validate({**init, **required}) == configuration_model.model_validate(required)
+
+
+MakeConnector = Callable[..., Any]
+
+
+def check_models(
+    make_connector: MakeConnector,
+    credentials_model: type[BaseModel],
+    configuration_model: type[BaseModel],
+    valid: tuple[dict[str, Any], dict[str, Any]],
+    wrong: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    """Valid settings are taken as the models take them, in debug mode the test credentials, and
+    a value of the wrong type in any field is refused naming that field."""
+    (valid_credentials, valid_init), (wrong_credentials, wrong_init) = valid, wrong
+    assert make_connector().credentials() == credentials_model.model_validate(valid_credentials)
+    assert make_connector().configuration() == configuration_model.model_validate(valid_init)
+    debug_connector = make_connector(debug=True, production=wrong_credentials or None)
+    assert debug_connector.credentials() == credentials_model.model_validate(valid_credentials)
+    for field, value in wrong_credentials.items():
+        with pytest.raises(SettingsError, match=rf"production credentials.*\b{field}:"):
+            make_connector(production={**valid_credentials, field: value}).credentials()
+    for field, value in wrong_init.items():
+        with pytest.raises(SettingsError, match=rf"init settings.*\b{field}:"):
+            make_connector(init={**valid_init, field: value}).configuration()
+
+
+def check_secrets_hidden(make_connector: MakeConnector, valid_credentials: dict[str, Any], secrets: list[str]) -> None:
+    """No secret shows in the credentials' repr, str or JSON, nor in an error about another field."""
+    credentials = make_connector().credentials()
+    shown = [repr(credentials), str(credentials), credentials.model_dump_json()]
+    others = [field for field in valid_credentials if field not in secrets]
+    if others:
+        with pytest.raises(SettingsError) as raised:
+            make_connector(production={**valid_credentials, others[0]: object()}).credentials()
+        shown.append(str(raised.value))
+    for secret in secrets:
+        assert not any(valid_credentials[secret] in text for text in shown), f"{secret} shows"
 
 
 def _keys(model: type[BaseModel]) -> list[str]:
