@@ -1,4 +1,4 @@
-"""How the shared producer sends, against a stand-in for the Pulsar client.
+"""How the shared Pulsar producer sends, against a stand-in for the Pulsar client.
 
 The messages of one turn of the event loop go out together, and only as many of them carry
 a callback as the producer's ordering needs; here the test holds the client's
@@ -14,15 +14,16 @@ import pulsar
 import pytest
 from pytest_mock import MockerFixture
 
-from tracardi.process_engine.destination import (
-    pulsar_producer as producer_module,
-)
-from tracardi.process_engine.destination.pulsar_producer import (
+from tracardi.process_engine.destination.transport import pulsar as producer_module
+from tracardi.process_engine.destination.transport.pulsar import (
     MESSAGE_OVERHEAD,
     ProducerSettings,
     PulsarConnectionError,
     PulsarMessageSizeError,
+    PulsarSettingsError,
     SharedProducer,
+    close_all_producers,
+    get_producer,
 )
 
 MAX_MESSAGE_SIZE = 5 * 1024 * 1024
@@ -201,3 +202,40 @@ async def test_a_message_larger_than_the_broker_accepts_is_refused_before_sendin
 def test_settings_never_show_the_token() -> None:
     assert "secret-token" not in repr(SETTINGS)
     assert "token='<token>'" in repr(SETTINGS)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("connect_timeout_seconds", 0),
+        ("send_timeout_seconds", 0),
+        ("send_timeout_seconds", -1),
+        ("max_pending_messages", 0),
+    ],
+)
+async def test_a_setting_that_would_wait_without_a_limit_is_refused_before_any_connection(
+    mocker: MockerFixture, name: str, value: int
+) -> None:
+    # pulsar-client takes a send timeout of 0 for none, and no room would hold every dispatch.
+    client = mocker.patch.object(pulsar, "Client")
+    handshake = mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
+    changes: dict[str, Any] = {name: value}
+    with pytest.raises(PulsarSettingsError, match=rf"{name} is {value}; it must be at least 1"):
+        await get_producer(SETTINGS._replace(**changes))
+    handshake.assert_not_called()
+    client.assert_not_called()
+
+
+@pytest.mark.asyncio
+async def test_equal_settings_from_two_destinations_share_one_producer(mocker: MockerFixture) -> None:
+    client = mocker.patch.object(pulsar, "Client")
+    mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
+    # Each destination derives its own settings from its own models.
+    first, second = SETTINGS._replace(), ProducerSettings(*SETTINGS)
+    assert first is not second
+    try:
+        assert await get_producer(first) is await get_producer(second)
+        assert client.call_count == 1
+    finally:
+        close_all_producers()
