@@ -13,7 +13,7 @@ from tracardi.domain.profile import Profile
 from tracardi.domain.session import Session
 from tracardi.process_engine.destination.destination_interface import DestinationInterface
 from tracardi.process_engine.destination.transport import require_runtime
-from tracardi.process_engine.destination.transport.pulsar import ProducerSettings, publish
+from tracardi.process_engine.destination.transport.pulsar import partition_key, producer_settings, publish
 from tracardi.process_engine.destination.transport.record import DispatchRecord, event_record, profile_record
 from tracardi.process_engine.destination.transport.validation import derived_once, validated_once
 
@@ -97,22 +97,6 @@ class PulsarConfiguration(BaseModel):
     )
 
 
-def _producer_settings(credentials: PulsarCredentials, configuration: PulsarConfiguration) -> ProducerSettings:
-    token = credentials.token.get_secret_value() if credentials.token else None
-    return ProducerSettings(
-        service_url=str(credentials.host),
-        token=token,
-        topic=configuration.topic,
-        compression=configuration.compression,
-        batching_enabled=configuration.batching_enabled,
-        batching_max_publish_delay_ms=configuration.batching_max_publish_delay_ms,
-        max_pending_messages=configuration.max_pending_messages,
-        connect_timeout_seconds=configuration.connect_timeout_seconds,
-        send_timeout_seconds=configuration.send_timeout_seconds,
-        unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
-    )
-
-
 class PulsarConnector(DestinationInterface):
     """Tracardi builds a new instance for every dispatch, so nothing is kept on the instance."""
 
@@ -142,14 +126,9 @@ class PulsarConnector(DestinationInterface):
         self, credentials: PulsarCredentials, configuration: PulsarConfiguration, record: DispatchRecord
     ) -> None:
         """Publish the record and wait until the broker has stored it."""
-        partition_keys = {
-            "profile_id": record.profile_id,
-            "session_id": record.session_id,
-            "none": None,
-        }
         await publish(
-            derived_once(_producer_settings, credentials, configuration),
+            derived_once(producer_settings, credentials, configuration),
             record.json_payload(),
             properties={**configuration.properties, **record.properties()},
-            partition_key=partition_keys[configuration.partition_key],
+            partition_key=partition_key(record, configuration.partition_key),
         )

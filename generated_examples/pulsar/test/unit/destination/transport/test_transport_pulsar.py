@@ -8,10 +8,12 @@ acknowledgements in hand and gives them, from another thread, as the client does
 import asyncio
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pulsar
 import pytest
+from pydantic import SecretStr
 from pytest_mock import MockerFixture
 
 from tracardi.process_engine.destination.transport import pulsar as producer_module
@@ -24,7 +26,10 @@ from tracardi.process_engine.destination.transport.pulsar import (
     SharedProducer,
     close_all_producers,
     get_producer,
+    partition_key,
+    producer_settings,
 )
+from tracardi.process_engine.destination.transport.record import DispatchRecord
 
 MAX_MESSAGE_SIZE = 5 * 1024 * 1024
 SETTINGS = ProducerSettings(
@@ -239,3 +244,43 @@ async def test_equal_settings_from_two_destinations_share_one_producer(mocker: M
         assert client.call_count == 1
     finally:
         close_all_producers()
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The fields of a Pulsar destination's credentials model that producer_settings() reads."""
+
+    host: str
+    token: SecretStr | None
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """The fields of a Pulsar destination's init model that producer_settings() reads."""
+
+    topic: str
+    compression: str
+    batching_enabled: bool
+    batching_max_publish_delay_ms: int
+    max_pending_messages: int
+    connect_timeout_seconds: int
+    send_timeout_seconds: int
+    unreachable_backoff_seconds: float
+
+
+CONFIGURATION = Configuration(*SETTINGS[2:])
+
+
+def test_producer_settings_are_read_from_the_models() -> None:
+    credentials = Credentials(SETTINGS.service_url, SecretStr("secret-token"))
+    assert producer_settings(credentials, CONFIGURATION) == SETTINGS
+    assert producer_settings(Credentials(SETTINGS.service_url, None), CONFIGURATION) == SETTINGS._replace(token=None)
+
+
+@pytest.mark.parametrize(
+    ("choice", "key"),
+    [("profile_id", "profile-1"), ("session_id", "session-1"), ("none", None)],
+)
+def test_the_partition_key_setting_chooses_the_message_key(choice: str, key: str | None) -> None:
+    record = DispatchRecord("Apache Pulsar", "event", {}, "profile-1", "session-1", "event-1", "page-view")
+    assert partition_key(record, choice) == key

@@ -28,9 +28,10 @@ import threading
 import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import pulsar
+from pydantic import SecretStr
 
 from tracardi.exceptions.log_handler import get_logger
 from tracardi.process_engine.destination.transport.outages import Outages
@@ -39,6 +40,7 @@ from tracardi.process_engine.destination.transport.pulsar_handshake import (
     TokenRefused,
     check_broker_accepts,
 )
+from tracardi.process_engine.destination.transport.record import DispatchRecord
 
 logger = get_logger(__name__)
 
@@ -82,6 +84,73 @@ class ProducerSettings(NamedTuple):
 
     def where(self) -> str:
         return f"topic {self.topic!r} at {self.service_url}"
+
+
+class CredentialsFields(Protocol):
+    """What producer_settings() reads of a Pulsar destination's credentials model."""
+
+    @property
+    def host(self) -> object: ...
+
+    @property
+    def token(self) -> SecretStr | None: ...
+
+
+class ConfigurationFields(Protocol):
+    """What producer_settings() reads of a Pulsar destination's init model."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def compression(self) -> str: ...
+
+    @property
+    def batching_enabled(self) -> bool: ...
+
+    @property
+    def batching_max_publish_delay_ms(self) -> int: ...
+
+    @property
+    def max_pending_messages(self) -> int: ...
+
+    @property
+    def connect_timeout_seconds(self) -> int: ...
+
+    @property
+    def send_timeout_seconds(self) -> int: ...
+
+    @property
+    def unreachable_backoff_seconds(self) -> float: ...
+
+
+def producer_settings(credentials: CredentialsFields, configuration: ConfigurationFields) -> ProducerSettings:
+    """The settings of the producer a destination's validated models ask for.
+
+    Every Pulsar destination has these fields, their names and types fixed by the transport.
+    """
+    token = credentials.token.get_secret_value() if credentials.token else None
+    return ProducerSettings(
+        service_url=str(credentials.host),
+        token=token,
+        topic=configuration.topic,
+        compression=configuration.compression,
+        batching_enabled=configuration.batching_enabled,
+        batching_max_publish_delay_ms=configuration.batching_max_publish_delay_ms,
+        max_pending_messages=configuration.max_pending_messages,
+        connect_timeout_seconds=configuration.connect_timeout_seconds,
+        send_timeout_seconds=configuration.send_timeout_seconds,
+        unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
+    )
+
+
+def partition_key(record: DispatchRecord, choice: str) -> str | None:
+    """The message key the partition_key setting chooses: the profile's or the session's id, or none."""
+    if choice == "profile_id":
+        return record.profile_id
+    if choice == "session_id":
+        return record.session_id
+    return None
 
 
 class PulsarDeliveryError(Exception):
