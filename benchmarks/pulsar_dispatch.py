@@ -35,7 +35,7 @@ import pulsar
 def load_example() -> Any:
     """Put the committed Pulsar example in the stand-in Tracardi checkout; import its connector."""
     checkout = harness.example_checkout("pulsar")
-    sys.path.insert(0, str(checkout / "test/integration/destination"))
+    sys.path.insert(0, str(checkout / "test/integration/destination/transport"))
     import tracardi.process_engine.destination.pulsar_connector as connector_module
 
     return connector_module
@@ -205,7 +205,7 @@ class PulsarBench:
         return harness.OpenLoop(seconds, cpu_seconds)
 
     def close(self) -> None:
-        from tracardi.process_engine.destination.pulsar_producer import close_all_producers
+        from tracardi.process_engine.destination.transport.pulsar import close_all_producers
 
         close_all_producers()
         for client in self._clients:
@@ -224,7 +224,7 @@ async def bench(options: Any) -> AsyncIterator[PulsarBench]:
             server = f"broker at {service_url}" + (" with token authentication" if token else "")
         else:
             from pulsar_lite.binary_finder import find_pulsar_lite_binary
-            from test_pulsar_connector_broker import EmbeddedBroker
+            from test_transport_pulsar_broker import EmbeddedBroker
 
             broker = EmbeddedBroker(find_pulsar_lite_binary(), workdir)
             broker.start()

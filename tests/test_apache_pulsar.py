@@ -26,7 +26,8 @@ BROKER_VARIABLES = (
 )
 RENDERED_TEST_MODULES = {
     "test.integration.destination.test_pulsar_connector_broker",
-    "test.integration.destination.test_pulsar_connector_apache",
+    "test.integration.destination.transport.test_transport_pulsar_broker",
+    "test.integration.destination.transport.test_transport_pulsar_apache",
 }
 
 

@@ -28,5 +28,8 @@ def test_pulsar_example_passes_its_checks_and_its_tests_against_a_broker(
     shutil.copytree(EXAMPLES / "pulsar", checkout, dirs_exist_ok=True, ignore=IGNORED)
     check_code(checkout, "pulsar", mypy_cache)
     # The Apache Pulsar tests skip without that broker; test_apache_pulsar.py runs them.
-    broker_tests = "test/integration/destination/test_pulsar_connector_broker.py"
-    assert_all_passed(run_rendered_tests(checkout, "test/unit", broker_tests))
+    broker_tests = [
+        "test/integration/destination/test_pulsar_connector_broker.py",
+        "test/integration/destination/transport/test_transport_pulsar_broker.py",
+    ]
+    assert_all_passed(run_rendered_tests(checkout, "test/unit", *broker_tests))

@@ -1,12 +1,16 @@
-"""The token handshake against scripted brokers: what each kind of answer turns into."""
+"""The Pulsar token handshake against scripted brokers: what each kind of answer turns into."""
 
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 
 import pytest
+from pytest_mock import MockerFixture
 
-from tracardi.process_engine.destination.pulsar_handshake import (
+from tracardi.process_engine.destination.transport import pulsar_handshake
+from tracardi.process_engine.destination.transport.pulsar_handshake import (
     DEFAULT_MAX_MESSAGE_SIZE,
     BrokerUnreachable,
     TokenRefused,
@@ -169,3 +173,33 @@ def test_service_urls_name_their_brokers(service_url: str, addresses: list[tuple
 def test_a_service_url_without_a_host_is_refused() -> None:
     with pytest.raises(ValueError, match="is not host:port"):
         broker_addresses("pulsar://:6650")
+
+
+@pytest.mark.parametrize("timeout_seconds", [0, -1])
+def test_no_connection_is_opened_with_no_time_left(timeout_seconds: float) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        service_url = f"pulsar://127.0.0.1:{listener.getsockname()[1]}"
+        with pytest.raises(BrokerUnreachable, match=rf"did not answer within {timeout_seconds} s"):
+            check_broker_accepts(service_url, None, timeout_seconds)
+        # A connection the handshake opened would wait here, accepted by the kernel.
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            listener.accept()
+
+
+def test_an_answer_is_not_read_once_the_deadline_has_passed(broker: Broker, mocker: MockerFixture) -> None:
+    scripted = broker([CONNECTED])
+    readings = iter([0.0, 0.0])
+
+    def clock() -> float:
+        # The deadline and the connection come in time; by the first read the deadline has
+        # passed, though the answer is already there to read.
+        reading = next(readings, None)
+        if reading is None:
+            time.sleep(0.2)
+            return 100.0
+        return reading
+
+    mocker.patch.object(pulsar_handshake, "time", SimpleNamespace(monotonic=clock))
+    with pytest.raises(BrokerUnreachable, match=r"did not answer within 2 s"):
+        check_broker_accepts(scripted.service_url, None, 2)

@@ -1,13 +1,13 @@
-"""Apache Pulsar producers shared by every {{ destination_name }} dispatch.
+"""Apache Pulsar producers shared by every dispatch of every Pulsar destination of the checkout.
 
 Tracardi builds a new connector for every dispatch, so connections cannot live on the
 connector. Here there is one client and producer per ProducerSettings (service URL, token,
-topic, producer options), created once on first use even when dispatches race for it, reused
-by every later dispatch, and closed with pending messages flushed by close_all_producers(),
-which also runs at interpreter exit.
+topic, producer options), whichever destination asks for it, created once on first use even
+when dispatches race for it, reused by every later dispatch, and closed with pending messages
+flushed by close_all_producers(), which also runs at interpreter exit.
 
-Before a producer is created, one handshake ({{ module_name }}_handshake) asks the broker
-whether it accepts the token, which the Pulsar client itself never reports.
+Before a producer is created, one handshake (pulsar_handshake) asks the broker whether it
+accepts the token, which the Pulsar client itself never reports.
 
 Nothing here blocks the event loop: producers are created on a worker thread, and sends use
 the client's own threads, their acknowledgements handed back to the loop that is waiting.
@@ -15,7 +15,7 @@ the client's own threads, their acknowledgements handed back to the loop that is
 Tracardi awaits dispatch inside the /track request, so a broker that cannot be reached would
 cost every tracked event the connect or send timeout. When a dispatch finds the broker
 unreachable, the dispatches to the same service URL and topic fail at once with its error for
-unreachable_backoff_seconds ({{ module_name }}_outages); then one dispatch tries again.
+unreachable_backoff_seconds (outages); then one dispatch tries again.
 
 Works with pulsar-client 3.3.0 (Tracardi's pin) to 3.13 (the newest, tested); its public API
 only, the same calls on both.
@@ -28,17 +28,19 @@ import threading
 import weakref
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import pulsar
+from pydantic import SecretStr
 
 from tracardi.exceptions.log_handler import get_logger
-from tracardi.process_engine.destination.{{ module_name }}_handshake import (
+from tracardi.process_engine.destination.transport.outages import Outages
+from tracardi.process_engine.destination.transport.pulsar_handshake import (
     BrokerUnreachable,
     TokenRefused,
     check_broker_accepts,
 )
-from tracardi.process_engine.destination.transport.outages import Outages
+from tracardi.process_engine.destination.transport.record import DispatchRecord
 
 logger = get_logger(__name__)
 
@@ -84,12 +86,83 @@ class ProducerSettings(NamedTuple):
         return f"topic {self.topic!r} at {self.service_url}"
 
 
+class CredentialsFields(Protocol):
+    """What producer_settings() reads of a Pulsar destination's credentials model."""
+
+    @property
+    def host(self) -> object: ...
+
+    @property
+    def token(self) -> SecretStr | None: ...
+
+
+class ConfigurationFields(Protocol):
+    """What producer_settings() reads of a Pulsar destination's init model."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def compression(self) -> str: ...
+
+    @property
+    def batching_enabled(self) -> bool: ...
+
+    @property
+    def batching_max_publish_delay_ms(self) -> int: ...
+
+    @property
+    def max_pending_messages(self) -> int: ...
+
+    @property
+    def connect_timeout_seconds(self) -> int: ...
+
+    @property
+    def send_timeout_seconds(self) -> int: ...
+
+    @property
+    def unreachable_backoff_seconds(self) -> float: ...
+
+
+def producer_settings(credentials: CredentialsFields, configuration: ConfigurationFields) -> ProducerSettings:
+    """The settings of the producer a destination's validated models ask for.
+
+    Every Pulsar destination has these fields, their names and types fixed by the transport.
+    """
+    token = credentials.token.get_secret_value() if credentials.token else None
+    return ProducerSettings(
+        service_url=str(credentials.host),
+        token=token,
+        topic=configuration.topic,
+        compression=configuration.compression,
+        batching_enabled=configuration.batching_enabled,
+        batching_max_publish_delay_ms=configuration.batching_max_publish_delay_ms,
+        max_pending_messages=configuration.max_pending_messages,
+        connect_timeout_seconds=configuration.connect_timeout_seconds,
+        send_timeout_seconds=configuration.send_timeout_seconds,
+        unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
+    )
+
+
+def partition_key(record: DispatchRecord, choice: str) -> str | None:
+    """The message key the partition_key setting chooses: the profile's or the session's id, or none."""
+    if choice == "profile_id":
+        return record.profile_id
+    if choice == "session_id":
+        return record.session_id
+    return None
+
+
 class PulsarDeliveryError(Exception):
     """A message did not reach Apache Pulsar."""
 
 
 class PulsarServiceUrlError(PulsarDeliveryError, ValueError):
     """The service URL is not one a Pulsar client can use."""
+
+
+class PulsarSettingsError(PulsarDeliveryError, ValueError):
+    """A setting the Pulsar client would take for no limit at all, or a wait for ever."""
 
 
 class PulsarConnectionError(PulsarDeliveryError, ConnectionError):
@@ -396,6 +469,17 @@ def _forget(settings: ProducerSettings, entry: SharedProducer | Future[SharedPro
         return True
 
 
+def _refuse_unbounded(settings: ProducerSettings) -> None:
+    """pulsar-client takes a send timeout of 0 for none at all, and no room for pending messages
+    would hold every dispatch for ever: a dispatch must never wait without a limit."""
+    for name in ("connect_timeout_seconds", "send_timeout_seconds", "max_pending_messages"):
+        value = getattr(settings, name)
+        if value < 1:
+            raise PulsarSettingsError(
+                f"Invalid Apache Pulsar settings for {settings.where()}: {name} is {value}; it must be at least 1"
+            )
+
+
 async def get_producer(settings: ProducerSettings) -> SharedProducer:
     """The shared producer for these settings, created on first use."""
     entry = _producers.get(settings)
@@ -406,6 +490,7 @@ async def get_producer(settings: ProducerSettings) -> SharedProducer:
             f"Invalid Apache Pulsar service URL {settings.service_url!r} for topic "
             f"{settings.topic!r}: it must start with pulsar:// or pulsar+ssl://"
         )
+    _refuse_unbounded(settings)
     with _producers_lock:
         entry = _producers.get(settings)
         if entry is None:

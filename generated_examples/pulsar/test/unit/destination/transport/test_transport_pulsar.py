@@ -1,4 +1,4 @@
-"""How the shared producer sends, against a stand-in for the Pulsar client.
+"""How the shared Pulsar producer sends, against a stand-in for the Pulsar client.
 
 The messages of one turn of the event loop go out together, and only as many of them carry
 a callback as the producer's ordering needs; here the test holds the client's
@@ -8,22 +8,28 @@ acknowledgements in hand and gives them, from another thread, as the client does
 import asyncio
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pulsar
 import pytest
+from pydantic import SecretStr
 from pytest_mock import MockerFixture
 
-from tracardi.process_engine.destination import (
-    pulsar_producer as producer_module,
-)
-from tracardi.process_engine.destination.pulsar_producer import (
+from tracardi.process_engine.destination.transport import pulsar as producer_module
+from tracardi.process_engine.destination.transport.pulsar import (
     MESSAGE_OVERHEAD,
     ProducerSettings,
     PulsarConnectionError,
     PulsarMessageSizeError,
+    PulsarSettingsError,
     SharedProducer,
+    close_all_producers,
+    get_producer,
+    partition_key,
+    producer_settings,
 )
+from tracardi.process_engine.destination.transport.record import DispatchRecord
 
 MAX_MESSAGE_SIZE = 5 * 1024 * 1024
 SETTINGS = ProducerSettings(
@@ -201,3 +207,80 @@ async def test_a_message_larger_than_the_broker_accepts_is_refused_before_sendin
 def test_settings_never_show_the_token() -> None:
     assert "secret-token" not in repr(SETTINGS)
     assert "token='<token>'" in repr(SETTINGS)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("connect_timeout_seconds", 0),
+        ("send_timeout_seconds", 0),
+        ("send_timeout_seconds", -1),
+        ("max_pending_messages", 0),
+    ],
+)
+async def test_a_setting_that_would_wait_without_a_limit_is_refused_before_any_connection(
+    mocker: MockerFixture, name: str, value: int
+) -> None:
+    # pulsar-client takes a send timeout of 0 for none, and no room would hold every dispatch.
+    client = mocker.patch.object(pulsar, "Client")
+    handshake = mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
+    changes: dict[str, Any] = {name: value}
+    with pytest.raises(PulsarSettingsError, match=rf"{name} is {value}; it must be at least 1"):
+        await get_producer(SETTINGS._replace(**changes))
+    handshake.assert_not_called()
+    client.assert_not_called()
+
+
+@pytest.mark.asyncio
+async def test_equal_settings_from_two_destinations_share_one_producer(mocker: MockerFixture) -> None:
+    client = mocker.patch.object(pulsar, "Client")
+    mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
+    # Each destination derives its own settings from its own models.
+    first, second = SETTINGS._replace(), ProducerSettings(*SETTINGS)
+    assert first is not second
+    try:
+        assert await get_producer(first) is await get_producer(second)
+        assert client.call_count == 1
+    finally:
+        close_all_producers()
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """The fields of a Pulsar destination's credentials model that producer_settings() reads."""
+
+    host: str
+    token: SecretStr | None
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """The fields of a Pulsar destination's init model that producer_settings() reads."""
+
+    topic: str
+    compression: str
+    batching_enabled: bool
+    batching_max_publish_delay_ms: int
+    max_pending_messages: int
+    connect_timeout_seconds: int
+    send_timeout_seconds: int
+    unreachable_backoff_seconds: float
+
+
+CONFIGURATION = Configuration(*SETTINGS[2:])
+
+
+def test_producer_settings_are_read_from_the_models() -> None:
+    credentials = Credentials(SETTINGS.service_url, SecretStr("secret-token"))
+    assert producer_settings(credentials, CONFIGURATION) == SETTINGS
+    assert producer_settings(Credentials(SETTINGS.service_url, None), CONFIGURATION) == SETTINGS._replace(token=None)
+
+
+@pytest.mark.parametrize(
+    ("choice", "key"),
+    [("profile_id", "profile-1"), ("session_id", "session-1"), ("none", None)],
+)
+def test_the_partition_key_setting_chooses_the_message_key(choice: str, key: str | None) -> None:
+    record = DispatchRecord("Apache Pulsar", "event", {}, "profile-1", "session-1", "event-1", "page-view")
+    assert partition_key(record, choice) == key

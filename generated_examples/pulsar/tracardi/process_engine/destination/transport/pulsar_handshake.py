@@ -129,10 +129,21 @@ def _encode_frame(command: _Command, body: bytes) -> bytes:
     return struct.pack(">II", len(base_command) + 4, len(base_command)) + base_command
 
 
+def _time_left(deadline: float) -> float:
+    """The seconds left before the deadline; none left is a timeout.
+
+    Never a wait of 0 or less: a socket takes 0 to mean "do not wait" and less as an error.
+    """
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the deadline passed")
+    return left
+
+
 def _receive_exactly(connection: socket.socket, size: int, deadline: float) -> bytes:
     received = bytearray()
     while len(received) < size:
-        connection.settimeout(max(deadline - time.monotonic(), 0.001))
+        connection.settimeout(_time_left(deadline))
         chunk = connection.recv(size - len(received))
         if not chunk:
             raise _NotPulsarError("the connection closed before an answer")
@@ -173,8 +184,7 @@ def broker_addresses(service_url: str) -> list[tuple[str, int]]:
 
 
 def _open_connection(service_url: str, host: str, port: int, deadline: float) -> socket.socket:
-    timeout = max(deadline - time.monotonic(), 0.001)
-    connection = socket.create_connection((host, port), timeout=timeout)
+    connection = socket.create_connection((host, port), timeout=_time_left(deadline))
     if not service_url.startswith(TLS_SCHEME):
         return connection
     # Trusts what the Pulsar client trusts by default: certifi's CAs, any host name.

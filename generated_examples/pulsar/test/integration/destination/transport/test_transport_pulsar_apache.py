@@ -1,4 +1,4 @@
-"""The Apache Pulsar destination against Apache Pulsar with token authentication.
+"""The shared Pulsar producer against Apache Pulsar with token authentication.
 
 Only Apache Pulsar checks tokens, rights and tenants; pulsar-lite accepts any token and makes
 any tenant. So these tests need a broker that enforces token authentication and
@@ -23,25 +23,12 @@ from typing import Any
 import pulsar
 import pytest
 
-from tracardi.domain.destination import Destination, DestinationConfig
-from tracardi.domain.entity import Entity
-from tracardi.domain.event import Event
-from tracardi.domain.event_metadata import EventMetadata
-from tracardi.domain.named_entity import NamedEntity
-from tracardi.domain.profile import Profile
-from tracardi.domain.resource import Resource, ResourceCredentials
-from tracardi.domain.session import Session, SessionMetadata
-from tracardi.domain.time import EventTime
-from tracardi.process_engine.destination.pulsar_connector import (
-    PulsarConnector,
-)
-from tracardi.process_engine.destination.pulsar_producer import (
+from tracardi.process_engine.destination.transport.pulsar import (
+    ProducerSettings,
     PulsarAuthenticationError,
     PulsarTopicError,
     close_all_producers,
-)
-from tracardi.service.setup.destinations.pulsar_resource import (
-    PULSAR_RESOURCE,
+    publish,
 )
 
 SERVICE_URL = os.environ.get("PULSAR_SERVICE_URL", "")
@@ -57,7 +44,7 @@ if not (SERVICE_URL and TOKEN):
 
 # Long enough that an error which only came when a timeout ran out could not pass for one
 # that came at once.
-TIMEOUTS = {"connect_timeout_seconds": 10, "send_timeout_seconds": 10}
+TIMEOUT_SECONDS = 10
 AT_ONCE_SECONDS = 1.0
 
 
@@ -72,43 +59,22 @@ def fresh_producers() -> Iterator[None]:
     close_all_producers()
 
 
-def make_connector(
-    production: dict[str, Any],
-    topic: str,
-) -> PulsarConnector:
-    """A new connector, built the way Tracardi builds one for every dispatch."""
-    registered = PULSAR_RESOURCE.destination
-    assert registered is not None
-    resource = Resource(
-        id="resource-1",
-        name="Apache Pulsar",
-        type="apache-pulsar",
-        credentials=ResourceCredentials(production=production, test={}),
-    )
-    init = {**(registered.init or {}), "topic": topic, **TIMEOUTS}
-    destination = Destination(
-        id="destination-1",
-        name="Apache Pulsar destination",
-        destination=DestinationConfig(package=registered.package, init=init),
-        resource=Entity(id="resource-1"),
-        source=NamedEntity(id="source-1", name="Source"),
-    )
-    return PulsarConnector(False, resource, destination)
-
-
 async def dispatch(production: dict[str, Any], topic: str) -> None:
-    connector = make_connector(production, topic)
-    await connector.dispatch_event(
-        {"order": 1},
-        profile=Profile(id="profile-1"),
-        session=Session(id="session-1", metadata=SessionMetadata()),
-        event=Event(
-            id="event-1",
-            type="purchase-order",
-            metadata=EventMetadata(time=EventTime()),
-            source=Entity(id="source-1"),
-        ),
+    """Publish one message as a dispatch with these credentials does."""
+    settings = ProducerSettings(
+        service_url=production["host"],
+        token=production.get("token"),
+        topic=topic,
+        compression="lz4",
+        batching_enabled=True,
+        batching_max_publish_delay_ms=1,
+        max_pending_messages=1000,
+        connect_timeout_seconds=TIMEOUT_SECONDS,
+        send_timeout_seconds=TIMEOUT_SECONDS,
+        unreachable_backoff_seconds=5.0,
     )
+    properties = {"tracardi-kind": "event", "tracardi-event-id": "event-1"}
+    await publish(settings, b'{"order":1}', properties=properties, partition_key="profile-1")
 
 
 def receive_one(topic: str, timeout: float = 20) -> pulsar.Message:
