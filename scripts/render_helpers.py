@@ -14,7 +14,9 @@ from copier import run_copy
 REPO_ROOT = Path(__file__).resolve().parents[1]
 # What a template export holds: the template and what its tasks and migrations run.
 TEMPLATE_PARTS = ("copier.yml", "template", "includes", "migrations", "tasks", "register")
-IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
+IGNORED = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache", ".ruff_cache"
+)
 
 
 def export_template(target: Path) -> Path:

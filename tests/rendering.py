@@ -68,7 +68,7 @@ def rendered_python_files(checkout: Path, module_name: str) -> list[Path]:
         f"tracardi/service/setup/destinations/{module_name}_resource.py",
         f"test/**/test_{module_name}_*.py",
         "tracardi/process_engine/destination/transport/*.py",
-        "test/unit/destination/destination_contract.py",
+        "test/**/*destination_contract.py",
         "test/**/transport/test_transport_*.py",
     )
     return sorted(path for pattern in patterns for path in checkout.glob(pattern))

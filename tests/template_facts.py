@@ -131,37 +131,31 @@ def destination_name_problem(name: str) -> str | None:
 
 
 TEMPLATE = REPO_ROOT / "template"
-# What no render owns: the destinations package's __init__.py and the shared runtime, which
-# every destination of a template version writes with the same bytes.
-SHARED_DIRECTORIES = (
-    "tracardi/process_engine/destination/transport/",
-    "test/unit/destination/transport/",
-    "test/integration/destination/transport/",
-)
-SHARED_FILES = (
-    "test/unit/destination/destination_contract.py",
-    "tracardi/service/setup/destinations/__init__.py",
-)
-
-
-def is_shared(path: str) -> bool:
-    """Whether a rendered path belongs to no one destination but to every one of the checkout."""
-    return path in SHARED_FILES or path.startswith(SHARED_DIRECTORIES)
 
 
 @functools.cache
 def runtime_paths(transport: str) -> tuple[str, ...]:
-    """The shared files a render of `transport` writes: the template's own paths, rendered."""
+    """The shared files a render of `transport` writes: every template file whose name does not
+    hold the module name (the runtime, the shared test checks, the destinations package's
+    __init__.py), which every destination of a template version writes with the same bytes."""
     found = []
     for source in sorted(TEMPLATE.rglob("*")):
-        if not source.is_file() or "__pycache__" in source.parts:
-            continue
         relative = source.relative_to(TEMPLATE).as_posix().removesuffix(".jinja")
-        if "_copier_conf" in relative:
-            continue  # the answers file, which every render names after its module
+        if not source.is_file() or "module_name" in relative or "_copier_conf" in relative:
+            continue
         rendered = (
             _environment().from_string(relative).render(transport=transport, transports=TRANSPORTS)
         )
-        if not rendered.endswith("/") and "{{" not in rendered and is_shared(rendered):
+        if not rendered.endswith("/"):
             found.append(rendered)
     return tuple(found)
+
+
+@functools.cache
+def _shared_paths() -> frozenset[str]:
+    return frozenset(path for transport in TRANSPORTS for path in runtime_paths(transport))
+
+
+def is_shared(path: str) -> bool:
+    """Whether a rendered path belongs to no one destination but to every one of the checkout."""
+    return path in _shared_paths()
