@@ -86,7 +86,7 @@ def test_names_are_derived_from_the_destination_name(
         class_prefix,
     )
     connector = checkout / f"tracardi/process_engine/destination/{module_name}_connector.py"
-    assert f"class {class_prefix}Connector(DestinationInterface):" in connector.read_text()
+    assert f"class {class_prefix}Connector(RecordConnector[" in connector.read_text()
 
 
 def test_secrets_are_never_written_with_a_value(render_into_checkout: RenderInto) -> None:

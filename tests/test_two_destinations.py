@@ -4,6 +4,12 @@ As a contributor does it: the first destination rendered and committed, then the
 beside it. The second may add at most LINE_BUDGET lines all told (its answers file aside), must
 repeat no run of IDENTICAL_RUN lines of the first (models and forms alike in shape are fine), and
 must leave every file of the first as it was; then both pass their tests in that checkout.
+
+The runs are counted in code, as `duplicates` counts them: a manual page is prose that
+tracardi-api serves whole, one page a resource, so each destination's must stand on its own.
+Models and forms are declarations, which for a transport's fixed fields say the same thing in
+every destination: the registration module, and the connector's choice aliases and models
+(from DESTINATION_NAME to the connector class), are left out.
 """
 
 from pathlib import Path
@@ -44,8 +50,34 @@ def added_files(checkout: Path) -> list[Path]:
     )
 
 
+def python_files(paths: list[Path]) -> list[Path]:
+    return [path for path in paths if path.suffix == ".py"]
+
+
 def changed_files(checkout: Path) -> list[str]:
     return run(["git", "diff", "--name-only", "HEAD"], cwd=checkout, env=GIT_ENV).split()
+
+
+def code_lines(path: Path) -> list[str]:
+    """The file's lines, its declarations (models and form) blanked."""
+    lines = path.read_text().splitlines()
+    if path.name.endswith("_resource.py"):
+        return []
+    if path.name.endswith("_connector.py") and path.parent.name == "destination":
+        start = next(
+            (n for n, line in enumerate(lines) if line.startswith("DESTINATION_NAME = ")), None
+        )
+        end = next(
+            (
+                n
+                for n, line in enumerate(lines)
+                if line.startswith("class ") and "Connector(" in line
+            ),
+            None,
+        )
+        if start is not None and end is not None:
+            lines[start:end] = [""] * (end - start)
+    return lines
 
 
 def windows(lines: list[str]) -> dict[tuple[str, ...], int]:
@@ -60,11 +92,11 @@ def windows(lines: list[str]) -> dict[tuple[str, ...], int]:
 def repeated_runs(first: list[Path], second: list[Path], root: Path) -> list[str]:
     seen: dict[tuple[str, ...], str] = {}
     for path in first:
-        for run_lines, line in windows(path.read_text().splitlines()).items():
+        for run_lines, line in windows(code_lines(path)).items():
             seen.setdefault(run_lines, f"{path.relative_to(root)}:{line}")
     found = []
     for path in second:
-        for run_lines, line in windows(path.read_text().splitlines()).items():
+        for run_lines, line in windows(code_lines(path)).items():
             if run_lines in seen:
                 found.append(f"{path.relative_to(root)}:{line} repeats {seen[run_lines]}")
     return found
@@ -89,7 +121,7 @@ def test_a_second_destination_of_a_transport_adds_only_its_own_part(
     ]
     lines = sum(len(path.read_text().splitlines()) for path in second)
     assert lines <= LINE_BUDGET, f"the second {transport} destination adds {lines} lines"
-    repeats = repeated_runs(first, second, checkout)
+    repeats = repeated_runs(python_files(first), python_files(second), checkout)
     assert not repeats, "\n".join(repeats[:10])
     for module in ("acme_orders", "beta_alerts"):
         tests = [test.format(module=module) for test in OWN_TESTS[transport]]
