@@ -1,4 +1,7 @@
-"""The Apache Kafka destination against Apache Kafka with SASL and an authorizer enforced.
+{%- from 'includes/python.jinja' import py_str -%}
+{%- set prefix = class_prefix -%}
+{%- set resource_constant = module_name | upper ~ '_RESOURCE' -%}
+"""The {{ destination_name }} destination against Apache Kafka with SASL and an authorizer enforced.
 
 These tests need a broker named by these variables:
 
@@ -45,8 +48,8 @@ from tracardi.domain.profile import Profile
 from tracardi.domain.resource import Resource, ResourceCredentials
 from tracardi.domain.session import Session, SessionMetadata
 from tracardi.domain.time import EventTime
-from tracardi.process_engine.destination.kafka_connector import KafkaConnector
-from tracardi.process_engine.destination.kafka_producer import (
+from tracardi.process_engine.destination.{{ module_name }}_connector import {{ prefix }}Connector
+from tracardi.process_engine.destination.{{ module_name }}_producer import (
     KafkaAuthenticationError,
     KafkaCertificateError,
     KafkaDeliveryError,
@@ -56,7 +59,7 @@ from tracardi.process_engine.destination.kafka_producer import (
     KafkaUnreachableError,
     close_producers,
 )
-from tracardi.service.setup.destinations.kafka_resource import KAFKA_RESOURCE
+from tracardi.service.setup.destinations.{{ module_name }}_resource import {{ resource_constant }}
 
 VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_ADMIN_USERNAME", "KAFKA_ADMIN_PASSWORD")
 if not all(os.environ.get(name) for name in VARIABLES):
@@ -151,25 +154,25 @@ async def fresh_producers() -> AsyncIterator[None]:
 
 def make_connector(
     production: dict[str, Any], topic: str, test: dict[str, Any] | None = None, debug: bool = False, **init: Any
-) -> KafkaConnector:
+) -> {{ prefix }}Connector:
     """A new connector, built the way Tracardi builds one for every dispatch."""
-    registered = KAFKA_RESOURCE.destination
+    registered = {{ resource_constant }}.destination
     assert registered is not None
     resource = Resource(
         id="resource-1",
-        name="Apache Kafka",
-        type="apache-kafka",
+        name={{ py_str(destination_name) }},
+        type={{ py_str(resource_type) }},
         credentials=ResourceCredentials(production=production, test=test or {}),
     )
     settings = {**(registered.init or {}), "topic": topic, **TIMEOUTS, **init}
     destination = Destination(
         id="destination-1",
-        name="Apache Kafka destination",
+        name={{ py_str(destination_name ~ ' destination') }},
         destination=DestinationConfig(package=registered.package, init=settings),
         resource=Entity(id="resource-1"),
         source=NamedEntity(id="source-1", name="Source"),
     )
-    return KafkaConnector(debug, resource, destination)
+    return {{ prefix }}Connector(debug, resource, destination)
 
 
 def event(number: int) -> Event:
@@ -181,7 +184,7 @@ def event(number: int) -> Event:
     )
 
 
-async def dispatch_event(connector: KafkaConnector, number: int = 1, data: Any = None) -> None:
+async def dispatch_event(connector: {{ prefix }}Connector, number: int = 1, data: Any = None) -> None:
     payload = {"order": number} if data is None else data
     await connector.dispatch_event(payload, profile=PROFILE, session=SESSION, event=event(number))
 
@@ -208,7 +211,7 @@ def headers_of(record: Any) -> dict[str, str]:
     return {name: value.decode() for name, value in record.headers}
 
 
-async def refusal(connector: KafkaConnector, expected: type[Exception]) -> tuple[str, float]:
+async def refusal(connector: {{ prefix }}Connector, expected: type[Exception]) -> tuple[str, float]:
     """The message of the error a dispatch fails with, and how long it took."""
     started = time.monotonic()
     with pytest.raises(expected) as raised:
