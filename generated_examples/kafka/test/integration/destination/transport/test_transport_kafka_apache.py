@@ -1,7 +1,4 @@
-{%- from 'includes/python.jinja' import py_str -%}
-{%- set prefix = class_prefix -%}
-{%- set resource_constant = module_name | upper ~ '_RESOURCE' -%}
-"""The {{ destination_name }} destination against Apache Kafka with SASL and an authorizer enforced.
+"""The shared Kafka producers (transport/kafka.py) against Apache Kafka with SASL and an authorizer enforced.
 
 These tests need a broker named by these variables:
 
@@ -39,17 +36,8 @@ import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tracardi.domain.destination import Destination, DestinationConfig
-from tracardi.domain.entity import Entity
-from tracardi.domain.event import Event
-from tracardi.domain.event_metadata import EventMetadata
-from tracardi.domain.named_entity import NamedEntity
-from tracardi.domain.profile import Profile
-from tracardi.domain.resource import Resource, ResourceCredentials
-from tracardi.domain.session import Session, SessionMetadata
-from tracardi.domain.time import EventTime
-from tracardi.process_engine.destination.{{ module_name }}_connector import {{ prefix }}Connector
-from tracardi.process_engine.destination.{{ module_name }}_producer import (
+from tracardi.process_engine.destination.transport import kafka
+from tracardi.process_engine.destination.transport.kafka import (
     KafkaAuthenticationError,
     KafkaCertificateError,
     KafkaDeliveryError,
@@ -57,9 +45,10 @@ from tracardi.process_engine.destination.{{ module_name }}_producer import (
     KafkaSettingsError,
     KafkaTopicError,
     KafkaUnreachableError,
+    ProducerSettings,
     close_producers,
+    publish,
 )
-from tracardi.service.setup.destinations.{{ module_name }}_resource import {{ resource_constant }}
 
 VARIABLES = ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_ADMIN_USERNAME", "KAFKA_ADMIN_PASSWORD")
 if not all(os.environ.get(name) for name in VARIABLES):
@@ -74,12 +63,28 @@ if not all(os.environ.get(name) for name in VARIABLES):
 BOOTSTRAP_SERVERS = os.environ["KAFKA_BOOTSTRAP_SERVERS"]
 ADMIN = (os.environ["KAFKA_ADMIN_USERNAME"], os.environ["KAFKA_ADMIN_PASSWORD"])
 MESSAGE_MAX_BYTES = int(os.environ.get("KAFKA_MESSAGE_MAX_BYTES") or 1048576)
-# Long enough that an error which only came when a timeout ran out could not pass for one that
-# came at once.
-TIMEOUTS = {"connect_timeout_seconds": 10, "request_timeout_seconds": 10}
 AT_ONCE_SECONDS = 2.0
-PROFILE = Profile(id="profile-1")
-SESSION = Session(id="session-1", metadata=SessionMetadata())
+# A destination's settings as its registered init has them, but for timeouts long enough that an
+# error which only came when one ran out could not pass for one that came at once.
+DEFAULTS = ProducerSettings(
+    bootstrap_servers=BOOTSTRAP_SERVERS,
+    security_protocol="PLAINTEXT",
+    sasl_mechanism="PLAIN",
+    username=None,
+    password=None,
+    ssl_ca_file="",
+    topic="",
+    acks="all",
+    compression="gzip",
+    enable_idempotence=True,
+    linger_ms=1,
+    max_record_bytes=1048576,
+    max_in_flight=1000,
+    request_timeout_seconds=10,
+    connect_timeout_seconds=10,
+    unreachable_backoff_seconds=5,
+)
+HEADERS = {"tracardi-kind": "event", "tracardi-event-id": "event-1"}
 
 
 def user(kind: str) -> tuple[str, str]:
@@ -152,41 +157,19 @@ async def fresh_producers() -> AsyncIterator[None]:
     await close_producers()
 
 
-def make_connector(
-    production: dict[str, Any], topic: str, test: dict[str, Any] | None = None, debug: bool = False, **init: Any
-) -> {{ prefix }}Connector:
-    """A new connector, built the way Tracardi builds one for every dispatch."""
-    registered = {{ resource_constant }}.destination
-    assert registered is not None
-    resource = Resource(
-        id="resource-1",
-        name={{ py_str(destination_name) }},
-        type={{ py_str(resource_type) }},
-        credentials=ResourceCredentials(production=production, test=test or {}),
-    )
-    settings = {**(registered.init or {}), "topic": topic, **TIMEOUTS, **init}
-    destination = Destination(
-        id="destination-1",
-        name={{ py_str(destination_name ~ ' destination') }},
-        destination=DestinationConfig(package=registered.package, init=settings),
-        resource=Entity(id="resource-1"),
-        source=NamedEntity(id="source-1", name="Source"),
-    )
-    return {{ prefix }}Connector(debug, resource, destination)
+def settings(credentials: dict[str, Any], topic: str, **change: Any) -> ProducerSettings:
+    """A destination's producer settings: its credentials, its topic and any other change."""
+    return DEFAULTS._replace(**credentials, topic=topic, **change)
 
 
-def event(number: int) -> Event:
-    return Event(
-        id=f"event-{number}",
-        type="purchase-order",
-        metadata=EventMetadata(time=EventTime()),
-        source=Entity(id="source-1"),
-    )
-
-
-async def dispatch_event(connector: {{ prefix }}Connector, number: int = 1, data: Any = None) -> None:
-    payload = {"order": number} if data is None else data
-    await connector.dispatch_event(payload, profile=PROFILE, session=SESSION, event=event(number))
+async def send(
+    producer_settings: ProducerSettings,
+    data: Any = None,
+    key: str | None = "profile-1",
+    headers: dict[str, str] | None = None,
+) -> None:
+    value = json.dumps({"order": 1} if data is None else data).encode()
+    await publish(producer_settings, value, key=key, headers=HEADERS if headers is None else headers)
 
 
 async def received(topic: str, count: int, timeout: float = 20, options: dict[str, Any] | None = None) -> list[Any]:
@@ -211,67 +194,40 @@ def headers_of(record: Any) -> dict[str, str]:
     return {name: value.decode() for name, value in record.headers}
 
 
-async def refusal(connector: {{ prefix }}Connector, expected: type[Exception]) -> tuple[str, float]:
+async def refusal(producer_settings: ProducerSettings, expected: type[Exception]) -> tuple[str, float]:
     """The message of the error a dispatch fails with, and how long it took."""
     started = time.monotonic()
     with pytest.raises(expected) as raised:
-        await dispatch_event(connector)
+        await send(producer_settings)
     return str(raised.value), time.monotonic() - started
 
 
 @pytest.mark.asyncio
-async def test_events_and_profiles_arrive_with_body_headers_and_key(topic: str) -> None:
-    production = sasl(user("PLAIN"))
-    connector = make_connector(production, topic, headers={"environment": "integration"})
-    await dispatch_event(connector, 1, {"order": 1, "total": "9.99"})
-    profile_connector = make_connector(production, topic)
-    await profile_connector.dispatch_profile({"traits": {"plan": "pro"}}, profile=PROFILE, session=None)
-    records = await received(topic, 2)
-    assert len(records) == 2
-    by_kind = {headers_of(record)["tracardi-kind"]: record for record in records}
-    assert json.loads(by_kind["event"].value) == {"order": 1, "total": "9.99"}
-    assert by_kind["event"].key == b"profile-1"
-    assert headers_of(by_kind["event"]) == {
-        "environment": "integration",
-        "tracardi-kind": "event",
-        "tracardi-profile-id": "profile-1",
-        "tracardi-session-id": "session-1",
-        "tracardi-event-id": "event-1",
-        "tracardi-event-type": "purchase-order",
-    }
-    assert json.loads(by_kind["profile"].value) == {"traits": {"plan": "pro"}}
-    assert by_kind["profile"].key == b"profile-1"
-    assert headers_of(by_kind["profile"]) == {"tracardi-kind": "profile", "tracardi-profile-id": "profile-1"}
-
-
-@pytest.mark.asyncio
-async def test_the_session_key_and_no_key(topic: str) -> None:
-    production = sasl(user("PLAIN"))
-    await dispatch_event(make_connector(production, topic, partition_key="session_id"), 1)
-    await dispatch_event(make_connector(production, topic, partition_key="none"), 2)
-    keys = {json.loads(record.value)["order"]: record.key for record in await received(topic, 2)}
-    assert keys == {1: b"session-1", 2: None}
+async def test_a_record_arrives_with_its_value_key_and_headers(topic: str) -> None:
+    headers = {"environment": "integration", **HEADERS}
+    await send(settings(sasl(user("PLAIN")), topic), {"order": 1, "total": "9.99"}, headers=headers)
+    await send(settings(sasl(user("PLAIN")), topic), {"order": 2}, key=None)
+    records = {json.loads(record.value)["order"]: record for record in await received(topic, 2)}
+    assert json.loads(records[1].value) == {"order": 1, "total": "9.99"}
+    assert records[1].key == b"profile-1"
+    assert headers_of(records[1]) == headers
+    assert records[2].key is None
 
 
 @pytest.mark.asyncio
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512"])
-async def test_debug_mode_publishes_with_the_test_credentials(topic: str, mechanism: str) -> None:
-    wrong = {**sasl(user("PLAIN")), "password": "not-the-password"}
-    connector = make_connector(wrong, topic, test=sasl(user("SCRAM"), mechanism), debug=True)
-    await dispatch_event(connector, 7)
+async def test_a_scram_user_publishes(topic: str, mechanism: str) -> None:
+    await send(settings(sasl(user("SCRAM"), mechanism), topic), {"order": 7})
     [record] = await received(topic, 1)
     assert json.loads(record.value) == {"order": 7}
 
 
 @pytest.mark.asyncio
-async def test_concurrent_dispatches_all_arrive_in_order_per_profile(topic: str) -> None:
-    production = sasl(user("PLAIN"))
+async def test_concurrent_dispatches_all_arrive_in_order_per_key(topic: str) -> None:
+    producer_settings = settings(sasl(user("PLAIN")), topic, max_in_flight=16)
 
     async def one(number: int) -> None:
-        profile = Profile(id=f"profile-{number % 8}")
-        await make_connector(production, topic, max_in_flight=16).dispatch_event(
-            {"order": number}, profile=profile, session=SESSION, event=event(number)
-        )
+        await send(producer_settings, {"order": number}, key=f"profile-{number % 8}")
 
     await asyncio.gather(*(one(number) for number in range(300)))
     records = await received(topic, 300)
@@ -282,11 +238,31 @@ async def test_concurrent_dispatches_all_arrive_in_order_per_profile(topic: str)
 
 
 @pytest.mark.asyncio
+async def test_destinations_with_different_topics_on_one_cluster_share_one_producer(topic: str) -> None:
+    other_topic = f"{topic}-other"
+    admin = AIOKafkaAdminClient(**client_options())
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(other_topic, 3, 1)])
+    finally:
+        await admin.close()
+    first = settings(sasl(user("PLAIN")), topic)
+    # Another destination: its own topic, bound on records in flight and back-off.
+    second = settings(sasl(user("PLAIN")), other_topic, max_in_flight=8, unreachable_backoff_seconds=1)
+    await asyncio.gather(send(first, {"order": 1}), send(second, {"order": 2}))
+    await send(second, {"order": 3})
+    assert len(kafka._producers) == 1
+    assert [json.loads(record.value) for record in await received(topic, 1)] == [{"order": 1}]
+    orders = sorted(json.loads(record.value)["order"] for record in await received(other_topic, 2))
+    assert orders == [2, 3]
+
+
+@pytest.mark.asyncio
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256"])
 async def test_a_wrong_password_is_refused_at_once(topic: str, mechanism: str) -> None:
     name = user("PLAIN" if mechanism == "PLAIN" else "SCRAM")[0]
     credentials = {**sasl((name, "not-the-password"), mechanism)}
-    message, elapsed = await refusal(make_connector(credentials, topic), KafkaAuthenticationError)
+    message, elapsed = await refusal(settings(credentials, topic), KafkaAuthenticationError)
     assert elapsed < AT_ONCE_SECONDS
     assert "refused" in message
     assert BOOTSTRAP_SERVERS in message
@@ -297,7 +273,7 @@ async def test_a_wrong_password_is_refused_at_once(topic: str, mechanism: str) -
 @pytest.mark.asyncio
 async def test_an_unknown_user_is_refused_at_once(topic: str) -> None:
     credentials = sasl(("no-such-user", "any-password"))
-    message, elapsed = await refusal(make_connector(credentials, topic), KafkaAuthenticationError)
+    message, elapsed = await refusal(settings(credentials, topic), KafkaAuthenticationError)
     assert elapsed < AT_ONCE_SECONDS
     assert "no-such-user" in message
     assert "any-password" not in message
@@ -306,7 +282,7 @@ async def test_an_unknown_user_is_refused_at_once(topic: str) -> None:
 @pytest.mark.asyncio
 async def test_a_user_without_rights_is_refused_at_once(topic: str) -> None:
     unprivileged = user("UNPRIVILEGED")
-    message, elapsed = await refusal(make_connector(sasl(unprivileged), topic), KafkaTopicError)
+    message, elapsed = await refusal(settings(sasl(unprivileged), topic), KafkaTopicError)
     assert elapsed < AT_ONCE_SECONDS
     assert "may not write" in message
     assert topic in message
@@ -316,7 +292,7 @@ async def test_a_user_without_rights_is_refused_at_once(topic: str) -> None:
 @pytest.mark.asyncio
 async def test_an_unknown_topic_fails_at_once() -> None:
     topic = f"tracardi-no-such-topic-{uuid.uuid4().hex}"
-    message, elapsed = await refusal(make_connector(sasl(user("PLAIN")), topic), KafkaTopicError)
+    message, elapsed = await refusal(settings(sasl(user("PLAIN")), topic), KafkaTopicError)
     assert elapsed < AT_ONCE_SECONDS
     assert "There is no" in message
     assert topic in message
@@ -326,7 +302,7 @@ async def test_an_unknown_topic_fails_at_once() -> None:
 @pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256"])
 async def test_over_sasl_ssl_with_the_ca_file_a_record_arrives(topic: str, mechanism: str) -> None:
     credentials = sasl_ssl(user("PLAIN" if mechanism == "PLAIN" else "SCRAM"), mechanism)
-    await dispatch_event(make_connector(credentials, topic), 3, {"order": 3, "over": "tls"})
+    await send(settings(credentials, topic), {"order": 3, "over": "tls"})
     servers, ca_file = tls_listener()
     # Read back over TLS too, trusting the same CA.
     over_tls = {
@@ -337,14 +313,14 @@ async def test_over_sasl_ssl_with_the_ca_file_a_record_arrives(topic: str, mecha
     }
     [record] = await received(topic, 1, options=over_tls)
     assert json.loads(record.value) == {"order": 3, "over": "tls"}
-    assert headers_of(record)["tracardi-event-id"] == "event-3"
+    assert headers_of(record)["tracardi-event-id"] == "event-1"
 
 
 @pytest.mark.asyncio
 async def test_over_sasl_ssl_without_the_ca_file_the_certificate_is_refused_at_once(topic: str) -> None:
     # The system's certificate authorities do not include the broker's own.
     credentials = sasl_ssl(user("PLAIN"), ca_file="")
-    message, elapsed = await refusal(make_connector(credentials, topic), KafkaCertificateError)
+    message, elapsed = await refusal(settings(credentials, topic), KafkaCertificateError)
     assert elapsed < AT_ONCE_SECONDS
     assert credentials["bootstrap_servers"] in message
     assert topic in message
@@ -357,7 +333,7 @@ async def test_over_sasl_ssl_without_the_ca_file_the_certificate_is_refused_at_o
 async def test_a_missing_ca_file_is_refused_before_any_connection(topic: str, tmp_path: Path) -> None:
     missing = str(tmp_path / "no-such-ca.pem")
     credentials = sasl_ssl(user("PLAIN"), ca_file=missing)
-    message, elapsed = await refusal(make_connector(credentials, topic), KafkaSettingsError)
+    message, elapsed = await refusal(settings(credentials, topic), KafkaSettingsError)
     assert elapsed < AT_ONCE_SECONDS
     assert repr(missing) in message
     assert "FileNotFoundError" in message
@@ -366,22 +342,22 @@ async def test_a_missing_ca_file_is_refused_before_any_connection(topic: str, tm
 
 @pytest.mark.asyncio
 async def test_a_record_larger_than_the_topic_takes_is_refused_before_sending(topic: str) -> None:
-    connector = make_connector(sasl(user("PLAIN")), topic, max_record_bytes=MESSAGE_MAX_BYTES * 4)
+    producer_settings = settings(sasl(user("PLAIN")), topic, max_record_bytes=MESSAGE_MAX_BYTES * 4)
     with pytest.raises(KafkaRecordTooLargeError, match=r"more than the topic's max\.message\.bytes") as raised:
-        await dispatch_event(connector, 1, {"blob": "x" * MESSAGE_MAX_BYTES})
+        await send(producer_settings, {"blob": "x" * MESSAGE_MAX_BYTES})
     assert topic in str(raised.value)
     assert str(MESSAGE_MAX_BYTES) in str(raised.value)
     # The producer is still good for records that fit.
-    await dispatch_event(make_connector(sasl(user("PLAIN")), topic), 2)
+    await send(settings(sasl(user("PLAIN")), topic), {"order": 2})
     assert [json.loads(record.value) for record in await received(topic, 1)] == [{"order": 2}]
 
 
 @pytest.mark.asyncio
 async def test_a_record_larger_than_max_record_bytes_is_refused_before_sending() -> None:
     # Nothing listens there: the size check must come first.
-    connector = make_connector({"bootstrap_servers": f"127.0.0.1:{free_port()}"}, "any-topic", max_record_bytes=1000)
+    nowhere = {"bootstrap_servers": f"127.0.0.1:{free_port()}"}
     with pytest.raises(KafkaRecordTooLargeError, match="max_record_bytes"):
-        await dispatch_event(connector, 1, {"blob": "x" * 2000})
+        await send(settings(nowhere, "any-topic", max_record_bytes=1000), {"blob": "x" * 2000})
 
 
 def free_port() -> int:
@@ -429,19 +405,19 @@ async def test_a_silent_broker_costs_one_connect_timeout_then_fails_fast_until_i
     await gate.start()
     try:
         credentials = {**sasl(user("PLAIN")), "bootstrap_servers": f"127.0.0.1:{gate.port}"}
-        settings: dict[str, Any] = {"connect_timeout_seconds": 1, "unreachable_backoff_seconds": 1.5}
-        message, elapsed = await refusal(make_connector(credentials, topic, **settings), KafkaUnreachableError)
+        producer_settings = settings(credentials, topic, connect_timeout_seconds=1, unreachable_backoff_seconds=1.5)
+        message, elapsed = await refusal(producer_settings, KafkaUnreachableError)
         assert 0.9 < elapsed < 5
         assert f"127.0.0.1:{gate.port}" in message
         assert topic in message
         for _ in range(3):
-            again, elapsed = await refusal(make_connector(credentials, topic, **settings), KafkaUnreachableError)
+            again, elapsed = await refusal(producer_settings, KafkaUnreachableError)
             assert elapsed < 0.1
             assert again.startswith(message)
             assert "not tried again" in again
         await asyncio.sleep(1.6)
         gate.open = True
-        await dispatch_event(make_connector(credentials, topic, **settings), 5)
+        await send(producer_settings, {"order": 5})
         assert [json.loads(record.value) for record in await received(topic, 1)] == [{"order": 5}]
     finally:
         await gate.close()
@@ -450,9 +426,9 @@ async def test_a_silent_broker_costs_one_connect_timeout_then_fails_fast_until_i
 @pytest.mark.asyncio
 async def test_a_refused_port_fails_fast_within_the_back_off(topic: str) -> None:
     credentials = {**sasl(user("PLAIN")), "bootstrap_servers": f"127.0.0.1:{free_port()}"}
-    message, _ = await refusal(make_connector(credentials, topic), KafkaUnreachableError)
+    message, _ = await refusal(settings(credentials, topic), KafkaUnreachableError)
     assert "Could not connect" in message
-    again, elapsed = await refusal(make_connector(credentials, topic), KafkaUnreachableError)
+    again, elapsed = await refusal(settings(credentials, topic), KafkaUnreachableError)
     assert elapsed < 0.1
     assert "not tried again" in again
 
@@ -467,14 +443,13 @@ def restart_command() -> Iterator[list[str]]:
 
 @pytest.mark.asyncio
 async def test_dispatches_succeed_again_after_a_broker_restart(topic: str, restart_command: list[str]) -> None:
-    production = sasl(user("PLAIN"))
-    settings: dict[str, Any] = {"unreachable_backoff_seconds": 0.5}
-    await dispatch_event(make_connector(production, topic, **settings), 1)
+    producer_settings = settings(sasl(user("PLAIN")), topic, unreachable_backoff_seconds=0.5)
+    await send(producer_settings, {"order": 1})
     await asyncio.to_thread(subprocess.run, restart_command, check=True, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while True:
         try:
-            await dispatch_event(make_connector(production, topic, **settings), 2)
+            await send(producer_settings, {"order": 2})
             break
         except KafkaDeliveryError:
             # The first dispatches may still meet the old connections or a leader not yet elected.

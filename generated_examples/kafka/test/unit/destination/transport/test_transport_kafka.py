@@ -13,7 +13,6 @@ from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from pytest_mock import MockerFixture
 
 from tracardi.process_engine.destination.transport import kafka
-from tracardi.process_engine.destination.transport.outages import Outages
 from tracardi.process_engine.destination.transport.kafka import (
     KafkaBacklogError,
     KafkaRecordTooLargeError,
@@ -23,6 +22,7 @@ from tracardi.process_engine.destination.transport.kafka import (
     close_producers,
     publish,
 )
+from tracardi.process_engine.destination.transport.outages import Outages
 
 SETTINGS = ProducerSettings(
     bootstrap_servers="broker-1:9092,broker-2:9092",
@@ -439,5 +439,6 @@ async def test_a_full_bound_on_records_in_flight_waits_no_longer_than_the_reques
 @pytest.mark.parametrize("name", ["request_timeout_seconds", "connect_timeout_seconds"])
 async def test_a_timeout_that_is_not_a_number_is_refused(name: str) -> None:
     with pytest.raises(KafkaSettingsError, match=f"{name} must be positive"):
-        await send(SETTINGS._replace(**{name: float("nan")}))
+        change: dict[str, Any] = {name: float("nan")}
+        await send(SETTINGS._replace(**change))
     assert FakeProducer.made == []

@@ -403,9 +403,7 @@ async def _set_up(settings: ProducerSettings) -> _Route:
     return route
 
 
-def _forget_failed(
-    key: tuple[Connection, asyncio.AbstractEventLoop], task: "asyncio.Task[_SharedProducer]"
-) -> None:
+def _forget_failed(key: tuple[Connection, asyncio.AbstractEventLoop], task: "asyncio.Task[_SharedProducer]") -> None:
     if (task.cancelled() or task.exception() is not None) and _producers.get(key) is task:
         del _producers[key]
 
@@ -591,7 +589,9 @@ async def _connection_failure(connection: Connection, deadline: float) -> Callab
                 )
                 return lambda where: KafkaCertificateError(f"{where} {message}")
             except SaslAuthenticationFailed:
-                message = f"refused the {connection.sasl_mechanism} user name or password (user {connection.username!r})"
+                message = (
+                    f"refused the {connection.sasl_mechanism} user name or password (user {connection.username!r})"
+                )
                 return lambda where: KafkaAuthenticationError(f"{where} {message}")
             except (OSError, asyncio.TimeoutError, KafkaError):
                 continue
