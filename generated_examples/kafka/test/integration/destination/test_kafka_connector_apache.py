@@ -53,14 +53,14 @@ async def test_an_event_and_a_profile_arrive_with_value_key_and_headers() -> Non
     assert registered is not None
     init = {**(registered.init or {}), "topic": topic, "headers": {"env": "test"}}
     login = {"username": os.environ["KAFKA_PLAIN_USERNAME"], "password": os.environ["KAFKA_PLAIN_PASSWORD"]}
-    credentials = {"bootstrap_servers": SERVERS, **SASL, **login}
-    resource = Resource(id="r", name="", type=REGISTRATION.id, credentials=ResourceCredentials(production=credentials))
+    credentials = ResourceCredentials(production={"bootstrap_servers": SERVERS, **SASL, **login})
+    resource = Resource(id="r", name="resource", type=REGISTRATION.id, credentials=credentials)
     destination = Destination(
         id="d",
-        name="",
+        name="destination",
         destination=DestinationConfig(package=registered.package, init=init),
         resource=Entity(id="r"),
-        source=NamedEntity(id="s", name=""),
+        source=NamedEntity(id="s", name="source"),
     )
     connector = KafkaConnector(False, resource, destination)
     profile, session = Profile(id="profile-1"), Session(id="session-1", metadata=SessionMetadata())
