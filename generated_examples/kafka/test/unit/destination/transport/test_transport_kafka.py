@@ -442,3 +442,9 @@ async def test_a_timeout_that_is_not_a_number_is_refused(name: str) -> None:
         change: dict[str, Any] = {name: float("nan")}
         await send(SETTINGS._replace(**change))
     assert FakeProducer.made == []
+
+
+@pytest.mark.asyncio
+async def test_a_request_timeout_under_a_millisecond_is_not_rounded_to_none() -> None:
+    await send(SETTINGS._replace(request_timeout_seconds=0.0004))
+    assert FakeProducer.made[0].options["request_timeout_ms"] == 1

@@ -464,7 +464,8 @@ async def _start(connection: Connection, settings: ProducerSettings, deadline: f
             enable_idempotence=connection.enable_idempotence,
             linger_ms=connection.linger_ms,
             max_request_size=connection.max_record_bytes,
-            request_timeout_ms=int(connection.request_timeout_seconds * 1000),
+            # Rounded up: a positive timeout under a millisecond must not become none at all.
+            request_timeout_ms=math.ceil(connection.request_timeout_seconds * 1000),
             **_security(connection),
         )
     except (KafkaError, ValueError, RuntimeError, AssertionError) as error:
@@ -513,10 +514,8 @@ async def _topic_limit(settings: ProducerSettings, deadline: float) -> int | Non
     """
     connection = settings.connection()
     try:
-        request_timeout_ms = int(_left(deadline) * 1000)
+        request_timeout_ms = math.ceil(_left(deadline) * 1000)
     except asyncio.TimeoutError:
-        return None
-    if request_timeout_ms <= 0:
         return None
     admin = AIOKafkaAdminClient(
         bootstrap_servers=[server.strip() for server in connection.bootstrap_servers.split(",")],
@@ -576,7 +575,7 @@ async def _connection_failure(connection: Connection, deadline: float) -> Callab
                     create_conn(
                         host,
                         int(port),
-                        request_timeout_ms=max(1, int(left * 1000)),
+                        request_timeout_ms=math.ceil(left * 1000),
                         **_security(connection),
                         **_CONNECTION_HINT,
                     ),
