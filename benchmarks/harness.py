@@ -115,8 +115,9 @@ def example_checkout(example: str) -> Path:
     """The process's stand-in Tracardi checkout, on sys.path, with the committed example
     generated_examples/<example> copied in; made on first use and removed at exit.
 
-    One checkout for every transport: the examples' files have distinct names, and the
-    ``tracardi`` package can be imported from one place only.
+    One checkout for every transport: the examples' files have distinct names (the shared
+    runtime's are the same bytes in each), and the ``tracardi`` package can be imported from
+    one place only.
     """
     global _checkout
     for helpers in ("scripts", "tests"):

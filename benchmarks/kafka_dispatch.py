@@ -231,7 +231,7 @@ class KafkaBench:
             await producer.stop()
 
     async def close(self, delete_topics: bool) -> None:
-        from tracardi.process_engine.destination.kafka_producer import close_producers
+        from tracardi.process_engine.destination.transport.kafka import close_producers
 
         await close_producers()
         if self._closed_loop_producer is not None:

@@ -39,7 +39,10 @@ BROKER_VARIABLES = (
     "KAFKA_MESSAGE_MAX_BYTES",
     "KAFKA_RESTART_COMMAND",
 )
-RENDERED_TEST_MODULES = {"test.integration.destination.test_kafka_connector_apache"}
+RENDERED_TEST_MODULES = {
+    "test.integration.destination.test_kafka_connector_apache",
+    "test.integration.destination.transport.test_transport_kafka_apache",
+}
 OLDEST = MATRIX[0]
 VERSIONS_PROBE = """
 import importlib.metadata as metadata

@@ -24,7 +24,7 @@ KAFKA_EXAMPLE = EXAMPLES / "kafka"
 
 def test_the_kafka_example_is_committed() -> None:
     assert (KAFKA_EXAMPLE / ".copier-answers.destination-kafka.yml").is_file()
-    assert (KAFKA_EXAMPLE / "tracardi/process_engine/destination/kafka_producer.py").is_file()
+    assert (KAFKA_EXAMPLE / "tracardi/process_engine/destination/transport/kafka.py").is_file()
 
 
 def example_checkout(tmp_path: Path) -> Path:

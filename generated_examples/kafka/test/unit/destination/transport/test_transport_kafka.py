@@ -1,7 +1,8 @@
-"""The shared Kafka producers against a stand-in for aiokafka's producer: no broker needed."""
+"""The shared Kafka producers (transport/kafka.py) against a stand-in for aiokafka's producer: no broker needed."""
 
 import asyncio
 import ssl
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
@@ -11,9 +12,9 @@ import pytest_asyncio
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from pytest_mock import MockerFixture
 
-from tracardi.process_engine.destination import {{ module_name }}_producer
-from tracardi.process_engine.destination.transport.outages import Outages
-from tracardi.process_engine.destination.{{ module_name }}_producer import (
+from tracardi.process_engine.destination.transport import kafka
+from tracardi.process_engine.destination.transport.kafka import (
+    KafkaBacklogError,
     KafkaRecordTooLargeError,
     KafkaSettingsError,
     KafkaUnreachableError,
@@ -21,6 +22,7 @@ from tracardi.process_engine.destination.{{ module_name }}_producer import (
     close_producers,
     publish,
 )
+from tracardi.process_engine.destination.transport.outages import Outages
 
 SETTINGS = ProducerSettings(
     bootstrap_servers="broker-1:9092,broker-2:9092",
@@ -64,8 +66,22 @@ class FakeCluster:
 
 
 class FakeClient:
+    """Knows the topics it was made with; a metadata update, after `update_delay`, learns the one added."""
+
+    update_delay = 0.0
+
     def __init__(self, topics: set[str]) -> None:
         self.cluster = FakeCluster(topics)
+        self.added: set[str] = set()
+        self.updates = 0
+
+    def add_topic(self, topic: str) -> None:
+        self.added.add(topic)
+
+    async def force_metadata_update(self) -> None:
+        self.updates += 1
+        await asyncio.sleep(self.update_delay)
+        self.cluster.topics().update(self.added)
 
 
 class FakeProducer:
@@ -75,6 +91,8 @@ class FakeProducer:
     start_delay = 0.0
     ack_delay = 0.0
     failure: Exception | None = None
+    # Seconds the start moves the setup budget's clock on, without waiting.
+    start_takes = 0.0
 
     def __init__(self, **options: Any) -> None:
         self.options = options
@@ -86,6 +104,7 @@ class FakeProducer:
         FakeProducer.made.append(self)
 
     async def start(self) -> None:
+        FakeClock.now += self.start_takes
         await asyncio.sleep(self.start_delay)
 
     async def stop(self) -> None:
@@ -106,15 +125,29 @@ class FakeProducer:
             raise self.failure
 
 
+class FakeClock:
+    """The setup budget's clock: real time, plus what a stand-in says its step took."""
+
+    now = 0.0
+
+    @staticmethod
+    def time() -> float:
+        return time.monotonic() + FakeClock.now
+
+
 @pytest_asyncio.fixture(autouse=True)
 async def fake_aiokafka(mocker: MockerFixture) -> AsyncIterator[None]:
     FakeProducer.made = []
     FakeProducer.start_delay = 0.0
     FakeProducer.ack_delay = 0.0
     FakeProducer.failure = None
-    mocker.patch.object({{ module_name }}_producer, "AIOKafkaProducer", FakeProducer)
-    mocker.patch.object({{ module_name }}_producer, "_OUTAGES", Outages())
-    mocker.patch.object({{ module_name }}_producer, "_topic_limit", return_value=None)
+    FakeProducer.start_takes = 0.0
+    FakeClient.update_delay = 0.0
+    FakeClock.now = 0.0
+    mocker.patch.object(kafka, "AIOKafkaProducer", FakeProducer)
+    mocker.patch.object(kafka, "_clock", FakeClock.time)
+    mocker.patch.object(kafka, "_OUTAGES", Outages())
+    mocker.patch.object(kafka, "_topic_limit", return_value=None)
     yield
     await close_producers()
 
@@ -188,7 +221,7 @@ def test_a_closed_loop_leaves_no_producer_behind() -> None:
 
     async def later() -> int:
         await send()
-        return len({{ module_name }}_producer._producers)
+        return len(kafka._producers)
 
     assert asyncio.run(later()) == 1
     assert len(FakeProducer.made) == 2
@@ -232,7 +265,7 @@ async def test_no_acknowledgement_fails_clearly_then_fast_for_the_back_off() -> 
 
 @pytest.mark.asyncio
 async def test_a_record_larger_than_the_topic_takes_is_refused_unsent(mocker: MockerFixture) -> None:
-    mocker.patch.object({{ module_name }}_producer, "_topic_limit", return_value=1000)
+    mocker.patch.object(kafka, "_topic_limit", return_value=1000)
     with pytest.raises(KafkaRecordTooLargeError, match=r"max\.message\.bytes \(1000\)"):
         await send(value=b"x" * 2000)
     assert FakeProducer.made[0].sent == []
@@ -306,3 +339,112 @@ async def test_a_ca_file_without_tls_is_refused(tmp_path: Path, protocol: str) -
     with pytest.raises(KafkaSettingsError, match=expected):
         await send(SETTINGS._replace(security_protocol=protocol, ssl_ca_file=str(ca_file)))
     assert FakeProducer.made == []
+
+
+def running() -> list[FakeProducer]:
+    return [producer for producer in FakeProducer.made if not producer.stopped]
+
+
+@pytest.mark.asyncio
+async def test_destinations_on_one_cluster_share_one_producer() -> None:
+    # Another destination: its own topic, bound on records in flight and timeouts, same cluster.
+    other = SETTINGS._replace(
+        topic="tracardi-profiles", max_in_flight=2, connect_timeout_seconds=3, unreachable_backoff_seconds=1
+    )
+    await asyncio.gather(send(), send(other), send(), send(other))
+    [producer] = FakeProducer.made
+    assert sorted(topic for topic, *_ in producer.sent) == ["tracardi-events"] * 2 + ["tracardi-profiles"] * 2
+
+
+@pytest.mark.asyncio
+async def test_each_bound_on_records_in_flight_holds_on_a_shared_producer() -> None:
+    FakeProducer.ack_delay = 0.01
+    other = SETTINGS._replace(topic="tracardi-profiles", max_in_flight=1)
+    await asyncio.gather(*(send(other) for _ in range(10)))
+    assert FakeProducer.made[0].most_in_flight == 1
+    await asyncio.gather(*(send() for _ in range(10)), *(send(other) for _ in range(10)))
+    assert FakeProducer.made[0].most_in_flight == SETTINGS.max_in_flight + 1
+
+
+@pytest.mark.asyncio
+async def test_a_hundred_inits_leave_at_most_the_bound_of_producers_running() -> None:
+    for number in range(100):
+        await send(SETTINGS._replace(linger_ms=number))
+    await close_evicted()
+    assert len(FakeProducer.made) == 100
+    assert len(running()) == kafka.MAX_PRODUCERS
+    assert len(kafka._producers) == kafka.MAX_PRODUCERS
+    # The latest are kept, and still serve their settings.
+    await send(SETTINGS._replace(linger_ms=99))
+    assert len(FakeProducer.made) == 100
+    assert len(FakeProducer.made[-1].sent) == 2
+
+
+@pytest.mark.asyncio
+async def test_the_least_recently_used_producer_is_stopped_with_its_records_flushed() -> None:
+    for number in range(kafka.MAX_PRODUCERS):
+        await send(SETTINGS._replace(linger_ms=number))
+    first, second = FakeProducer.made[:2]
+    await send(SETTINGS._replace(linger_ms=0))
+    await send(SETTINGS._replace(linger_ms=kafka.MAX_PRODUCERS))
+    await close_evicted()
+    assert second.stopped
+    assert not first.stopped
+    # Its settings start a new producer.
+    await send(SETTINGS._replace(linger_ms=1))
+    assert len(FakeProducer.made) == kafka.MAX_PRODUCERS + 2
+
+
+async def close_evicted() -> None:
+    await asyncio.gather(*kafka._stopping)
+
+
+@pytest.mark.asyncio
+async def test_the_first_dispatch_sets_up_within_one_connect_timeout() -> None:
+    # The start and the topic's metadata each take most of the budget; together, more than it.
+    FakeProducer.start_delay = 0.3
+    FakeClient.update_delay = 0.3
+    started = time.monotonic()
+    with pytest.raises(KafkaUnreachableError, match=r"within connect_timeout_seconds \(0\.5 s\)"):
+        await send(SETTINGS._replace(topic="tracardi-new", connect_timeout_seconds=0.5))
+    assert time.monotonic() - started < 0.7
+
+
+@pytest.mark.asyncio
+async def test_no_setup_step_starts_with_nothing_of_the_budget_left() -> None:
+    FakeProducer.start_takes = SETTINGS.connect_timeout_seconds
+    with pytest.raises(KafkaUnreachableError, match=r"within connect_timeout_seconds \(5 s\)"):
+        await send(SETTINGS._replace(topic="tracardi-new"))
+    assert FakeProducer.made[0].client.updates == 0
+
+
+@pytest.mark.asyncio
+async def test_a_full_bound_on_records_in_flight_waits_no_longer_than_the_request_timeout() -> None:
+    settings = SETTINGS._replace(max_in_flight=1, request_timeout_seconds=0.1)
+    await send(settings)
+    FakeProducer.ack_delay = 10
+    waiting = asyncio.ensure_future(send(settings))
+    await asyncio.sleep(0.01)
+    started = time.monotonic()
+    with pytest.raises(KafkaBacklogError, match=r"max_in_flight \(1\) records in flight .* request_timeout_seconds"):
+        await send(settings)
+    assert time.monotonic() - started < 0.5
+    waiting.cancel()
+    # Slow acknowledgements are not an outage: the next dispatch tries.
+    FakeProducer.ack_delay = 0
+    await send(settings)
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("name", ["request_timeout_seconds", "connect_timeout_seconds"])
+async def test_a_timeout_that_is_not_a_number_is_refused(name: str) -> None:
+    with pytest.raises(KafkaSettingsError, match=f"{name} must be positive"):
+        change: dict[str, Any] = {name: float("nan")}
+        await send(SETTINGS._replace(**change))
+    assert FakeProducer.made == []
+
+
+@pytest.mark.asyncio
+async def test_a_request_timeout_under_a_millisecond_is_not_rounded_to_none() -> None:
+    await send(SETTINGS._replace(request_timeout_seconds=0.0004))
+    assert FakeProducer.made[0].options["request_timeout_ms"] == 1

@@ -1,0 +1,667 @@
+"""Apache Kafka producers shared by every destination of the checkout that publishes to Kafka.
+
+Tracardi builds a new connector for every dispatch, so connections cannot live on the
+connector. An aiokafka producer belongs to the event loop that started it, so there is one
+started producer per Connection (the servers, security, credentials and producer options) and
+loop, whichever destination and topic ask for it: created once on first use even when
+dispatches race for it, reused by every later dispatch on that loop, stopped with pending
+records flushed by close_producers() (and at interpreter exit) or when a loop would keep more
+than MAX_PRODUCERS (the least recently used goes), and forgotten once its loop is closed.
+
+Every dispatch waits for the broker's acknowledgement (per `acks`), so a failure reaches
+Tracardi. The first dispatch of a destination sets up (the producer's start, the topic's
+metadata and its max.message.bytes) within connect_timeout_seconds in all. While the brokers
+cannot be reached, that dispatch pays the connect timeout and the next ones fail at once for a
+while (outages).
+"""
+
+import asyncio
+import atexit
+import contextlib
+import inspect
+import itertools
+import math
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.conn import create_conn
+from aiokafka.errors import (
+    ClusterAuthorizationFailedError,
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    SaslAuthenticationFailed,
+    TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
+)
+
+from tracardi.process_engine.destination.transport.outages import Outages
+
+try:
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+except ImportError:  # aiokafka 0.8 takes them from kafka-python
+    from aiokafka.admin import ConfigResource, ConfigResourceType
+
+COMPRESSION_TYPES: dict[str, str | None] = {
+    "none": None,
+    "gzip": "gzip",
+    "lz4": "lz4",
+    "snappy": "snappy",
+    "zstd": "zstd",
+}
+ACKS: dict[str, int | str] = {"all": "all", "1": 1, "0": 0}
+# aiokafka before 0.9 opens a bare connection assuming a broker too old for SASL handshake v1,
+# unless told the version; later versions ask the broker and take no hint.
+_CONNECTION_HINT: dict[str, Any] = (
+    {"version_hint": (1, 0, 0)} if "version_hint" in inspect.signature(create_conn).parameters else {}
+)
+# What a record carries besides its value and key: the headers' framing and the batch header.
+RECORD_OVERHEAD = 128
+# Each producer holds connections to every broker and a sender task: a loop that meets ever new
+# settings (users editing a destination's init) must not keep them all.
+MAX_PRODUCERS = 8
+# Settings set up on a loop, for the fast path; a few per destination is what Tracardi hands.
+_ROUTES_KEPT = 256
+
+
+class Connection(NamedTuple):
+    """What a producer is made with: the settings of every destination that may share it."""
+
+    bootstrap_servers: str
+    security_protocol: str
+    sasl_mechanism: str
+    username: str | None
+    password: str | None
+    ssl_ca_file: str
+    acks: str
+    compression: str
+    enable_idempotence: bool
+    linger_ms: int
+    max_record_bytes: int
+    request_timeout_seconds: float
+
+    def __repr__(self) -> str:
+        return _masked_repr(self)
+
+    def where(self) -> str:
+        return f"Kafka {self.bootstrap_servers}"
+
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    def uses_tls(self) -> bool:
+        return self.security_protocol.endswith("SSL")
+
+
+class ProducerSettings(NamedTuple):
+    """One destination's settings: its Connection, its topic, and how long a dispatch may wait."""
+
+    bootstrap_servers: str
+    security_protocol: str
+    sasl_mechanism: str
+    username: str | None
+    password: str | None
+    # A PEM file of the certificate authorities to trust with SSL and SASL_SSL; "" for the system's.
+    ssl_ca_file: str
+    topic: str
+    acks: str
+    compression: str
+    enable_idempotence: bool
+    linger_ms: int
+    max_record_bytes: int
+    max_in_flight: int
+    request_timeout_seconds: float
+    connect_timeout_seconds: float
+    unreachable_backoff_seconds: float
+
+    def __repr__(self) -> str:
+        return _masked_repr(self)
+
+    def connection(self) -> Connection:
+        return Connection(
+            self.bootstrap_servers,
+            self.security_protocol,
+            self.sasl_mechanism,
+            self.username,
+            self.password,
+            self.ssl_ca_file,
+            self.acks,
+            self.compression,
+            self.enable_idempotence,
+            self.linger_ms,
+            self.max_record_bytes,
+            self.request_timeout_seconds,
+        )
+
+    def where(self) -> str:
+        return f"topic {self.topic!r} at Kafka {self.bootstrap_servers}"
+
+    def uses_sasl(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    def uses_tls(self) -> bool:
+        return self.security_protocol.endswith("SSL")
+
+
+def _masked_repr(settings: Connection | ProducerSettings) -> str:
+    shown = settings._replace(password="<password>" if settings.password else None)
+    fields = ", ".join(f"{name}={value!r}" for name, value in shown._asdict().items())
+    return f"{type(settings).__name__}({fields})"
+
+
+class KafkaDeliveryError(Exception):
+    """A record did not reach Apache Kafka."""
+
+
+class KafkaSettingsError(KafkaDeliveryError, ValueError):
+    """Producer settings that Kafka or aiokafka cannot work with."""
+
+
+class KafkaUnreachableError(KafkaDeliveryError):
+    """The brokers did not answer in time, or refused the connection."""
+
+
+class KafkaBacklogError(KafkaDeliveryError):
+    """No record in flight was acknowledged in time to make room for another."""
+
+
+class KafkaAuthenticationError(KafkaDeliveryError):
+    """The brokers refused the SASL user name or password."""
+
+
+class KafkaCertificateError(KafkaDeliveryError):
+    """The brokers' TLS certificate is not trusted, or not valid for their host name."""
+
+
+class KafkaTopicError(KafkaDeliveryError):
+    """The topic does not exist, or the user may not write to it."""
+
+
+class KafkaRecordTooLargeError(KafkaDeliveryError, ValueError):
+    """The record is larger than the producer or the broker takes."""
+
+
+class _StartFailure(Exception):
+    """Why a shared start failed; each dispatch waiting for it makes the error naming its own topic."""
+
+    def __init__(self, error_for: Callable[[str], KafkaDeliveryError]) -> None:
+        super().__init__()
+        self.error_for = error_for
+
+
+@dataclass(eq=False)
+class _SharedProducer:
+    producer: AIOKafkaProducer
+    # Bounds the records in flight, one bound for each max_in_flight asked for: a burst waits
+    # here instead of failing.
+    rooms: dict[int, asyncio.Semaphore] = field(default_factory=dict)
+    # Each topic's setup, once: its metadata checked, and its max.message.bytes when the user
+    # may read it.
+    topics: "dict[str, asyncio.Task[int | None]]" = field(default_factory=dict)
+    last_used: int = 0
+
+
+class _Route(NamedTuple):
+    """What a dispatch of settings set up before needs, found without a coroutine."""
+
+    shared: _SharedProducer
+    room: asyncio.Semaphore
+    topic_limit: int | None
+
+
+_OUTAGES = Outages()
+_producers: dict[tuple[Connection, asyncio.AbstractEventLoop], "asyncio.Task[_SharedProducer]"] = {}
+_routes: dict[tuple[ProducerSettings, asyncio.AbstractEventLoop], _Route] = {}
+# Cheaper than reordering _producers on every dispatch: the least recently used has the lowest.
+_uses = itertools.count()
+# Evicted producers still flushing, referenced until they have stopped.
+_stopping: "set[asyncio.Task[None]]" = set()
+# The setup budget's clock; a test may move it.
+_clock = time.monotonic
+
+
+def check_settings(settings: ProducerSettings) -> None:
+    """Refuse settings that could never work, before any connection."""
+    servers = [server.strip() for server in settings.bootstrap_servers.split(",")]
+    if not all(server.rpartition(":")[0] and server.rpartition(":")[2].isdigit() for server in servers):
+        raise KafkaSettingsError(
+            f"bootstrap_servers must be host:port[,host:port...], got {settings.bootstrap_servers!r}"
+        )
+    if settings.enable_idempotence and settings.acks != "all":
+        raise KafkaSettingsError(
+            f"enable_idempotence needs acks 'all' (got acks {settings.acks!r}) for {settings.where()}"
+        )
+    if settings.uses_sasl() and not (settings.username and settings.password):
+        raise KafkaSettingsError(
+            f"security_protocol {settings.security_protocol} needs a username and a password for {settings.where()}"
+        )
+    for name in ("max_record_bytes", "max_in_flight", "request_timeout_seconds", "connect_timeout_seconds"):
+        value = getattr(settings, name)
+        # Not `value <= 0`: NaN would pass it, and make every deadline unknowable.
+        if not value > 0:
+            raise KafkaSettingsError(f"{name} must be positive, got {value!r}")
+    if settings.ssl_ca_file and not settings.uses_tls():
+        # Refused rather than ignored: whoever gave a CA file expects TLS, and would not get it.
+        raise KafkaSettingsError(
+            f"ssl_ca_file is set, but security_protocol {settings.security_protocol} does not use TLS; "
+            f"choose SSL or SASL_SSL, or leave ssl_ca_file empty, for {settings.where()}"
+        )
+    if settings.uses_tls():
+        # A CA file that is missing or not PEM fails here, before any connection.
+        _ssl_context(settings.connection())
+
+
+async def publish(
+    settings: ProducerSettings,
+    value: bytes,
+    *,
+    key: str | None,
+    headers: dict[str, str],
+) -> None:
+    """Send one record and wait for the broker's acknowledgement; raise KafkaDeliveryError if none came."""
+    encoded_key = key.encode() if key is not None else None
+    size = len(value) + (len(encoded_key) if encoded_key is not None else 0)
+    encoded_headers = []
+    for name, text in headers.items():
+        encoded = text.encode()
+        size += len(name) + len(encoded)
+        encoded_headers.append((name, encoded))
+    if size + RECORD_OVERHEAD > settings.max_record_bytes:
+        raise KafkaRecordTooLargeError(
+            f"The record for {settings.where()} is {size} bytes, more than max_record_bytes "
+            f"({settings.max_record_bytes}) allows; it was not sent"
+        )
+    endpoint = (settings.bootstrap_servers, settings.topic)
+    with _OUTAGES.attempt(endpoint, settings.unreachable_backoff_seconds, (KafkaUnreachableError,)):
+        route = _routes.get((settings, asyncio.get_running_loop())) or await _set_up(settings)
+        shared = route.shared
+        shared.last_used = next(_uses)
+        if route.topic_limit is not None and size + RECORD_OVERHEAD > route.topic_limit:
+            raise KafkaRecordTooLargeError(
+                f"The record for {settings.where()} is {size} bytes, more than the topic's "
+                f"max.message.bytes ({route.topic_limit}) allows; it was not sent"
+            )
+        room = route.room
+        # wait_for only when the bound is reached: it costs a task, and acquire() would not wait.
+        if room.locked():
+            await _wait_for_room(room, settings)
+        else:
+            # acquire() and release() rather than `async with`, which costs twice as much per record.
+            await room.acquire()
+        # The send in this coroutine, not one of its own: every frame is paid on every record.
+        try:
+            # aiokafka bounds both steps by request_timeout_ms: the wait for room in its buffer,
+            # and the record's life in the buffer and then in its request.
+            delivery = await shared.producer.send(settings.topic, value, key=encoded_key, headers=encoded_headers)
+            await delivery
+        except KafkaError as error:
+            raise _delivery_error(error, settings, len(value)) from None
+        finally:
+            room.release()
+
+
+async def _wait_for_room(room: asyncio.Semaphore, settings: ProducerSettings) -> None:
+    try:
+        await asyncio.wait_for(room.acquire(), settings.request_timeout_seconds)
+    except asyncio.TimeoutError:
+        raise KafkaBacklogError(
+            f"None of the max_in_flight ({settings.max_in_flight}) records in flight to {settings.where()} "
+            f"was acknowledged within request_timeout_seconds ({settings.request_timeout_seconds} s) to make "
+            "room for this one; it was not sent"
+        ) from None
+
+
+def _delivery_error(error: KafkaError, settings: ProducerSettings, value_bytes: int) -> KafkaDeliveryError:
+    """What aiokafka's error on sending a record means for the user."""
+    if isinstance(error, KafkaTimeoutError):
+        return KafkaUnreachableError(
+            f"No acknowledgement from {settings.where()} within {settings.request_timeout_seconds} s"
+        )
+    if isinstance(error, MessageSizeTooLargeError):
+        return KafkaRecordTooLargeError(
+            f"{settings.where()} refused a record of {value_bytes} bytes as too large (the topic's "
+            "max.message.bytes); set max_record_bytes to that limit to refuse such records before sending"
+        )
+    if isinstance(error, TopicAuthorizationFailedError):
+        return KafkaTopicError(f"The user may not write to {settings.where()}")
+    if isinstance(error, UnknownTopicOrPartitionError):
+        return KafkaTopicError(f"There is no {settings.where()}")
+    return KafkaDeliveryError(f"Could not send to {settings.where()}: {_describe(error)}")
+
+
+def _left(deadline: float) -> float:
+    """What is left of the setup budget; none left is a timeout, never a step started with nothing."""
+    left = deadline - _clock()
+    if left <= 0:
+        raise asyncio.TimeoutError
+    return left
+
+
+def _out_of_time(where: str, settings: ProducerSettings) -> KafkaUnreachableError:
+    return KafkaUnreachableError(
+        f"No answer from {where} within connect_timeout_seconds ({settings.connect_timeout_seconds} s)"
+    )
+
+
+async def _within(deadline: float, task: "asyncio.Task[Any]", settings: ProducerSettings, mine: bool) -> Any:
+    """The shared task's result, waited for no longer than this dispatch's setup budget.
+
+    The dispatch that made the task (`mine`) shares its deadline, which the task keeps itself:
+    a timer of its own could fire first and fail it before the task has cleaned up.
+    """
+    try:
+        # Shielded: a dispatch that gives up must not cancel the task the others wait for.
+        if mine:
+            return await asyncio.shield(task)
+        left = _left(deadline)
+        return await asyncio.wait_for(asyncio.shield(task), left)
+    except asyncio.TimeoutError:
+        raise _out_of_time(settings.where(), settings) from None
+    except _StartFailure as failure:
+        raise failure.error_for(settings.where()) from None
+
+
+async def _set_up(settings: ProducerSettings) -> _Route:
+    """The producer and the topic for settings new on this loop, within connect_timeout_seconds in all."""
+    check_settings(settings)
+    loop = asyncio.get_running_loop()
+    deadline = _clock() + settings.connect_timeout_seconds
+    key = (settings.connection(), loop)
+    starting = _producers.get(key)
+    started_here = starting is None
+    if starting is None:
+        # A new loop, or new settings: the moment to drop what closed loops left.
+        _forget_closed_loops()
+        starting = loop.create_task(_start(key[0], settings, deadline))
+        _producers[key] = starting
+        starting.add_done_callback(lambda task: _forget_failed(key, task))
+        _evict_beyond_bound(loop)
+    shared: _SharedProducer = await _within(deadline, starting, settings, started_here)
+    topic = settings.topic
+    setting_up = shared.topics.get(topic)
+    started_here = setting_up is None
+    if setting_up is None:
+        setting_up = loop.create_task(_set_up_topic(shared.producer, settings, deadline))
+        shared.topics[topic] = setting_up
+        setting_up.add_done_callback(lambda task: _forget_failed_topic(shared, topic, task))
+    topic_limit: int | None = await _within(deadline, setting_up, settings, started_here)
+    room = shared.rooms.get(settings.max_in_flight)
+    if room is None:
+        room = shared.rooms[settings.max_in_flight] = asyncio.Semaphore(settings.max_in_flight)
+    route = _Route(shared, room, topic_limit)
+    # Not kept for a producer evicted meanwhile: the next dispatch starts a new one.
+    if _producers.get(key) is starting:
+        if len(_routes) >= _ROUTES_KEPT:
+            _routes.clear()
+        _routes[(settings, loop)] = route
+    return route
+
+
+def _forget_failed(key: tuple[Connection, asyncio.AbstractEventLoop], task: "asyncio.Task[_SharedProducer]") -> None:
+    if (task.cancelled() or task.exception() is not None) and _producers.get(key) is task:
+        del _producers[key]
+
+
+def _forget_failed_topic(shared: _SharedProducer, topic: str, task: "asyncio.Task[int | None]") -> None:
+    if (task.cancelled() or task.exception() is not None) and shared.topics.get(topic) is task:
+        del shared.topics[topic]
+
+
+def _forget_closed_loops() -> None:
+    # A closed loop took its producers' connections with it; nothing is left to stop.
+    for key in [key for key in _producers if key[1].is_closed()]:
+        del _producers[key]
+    for route_key in [route_key for route_key in _routes if route_key[1].is_closed()]:
+        del _routes[route_key]
+    _stopping.difference_update([task for task in _stopping if task.get_loop().is_closed()])
+
+
+def _started(task: "asyncio.Task[_SharedProducer]") -> bool:
+    return task.done() and not task.cancelled() and task.exception() is None
+
+
+def _evict_beyond_bound(loop: asyncio.AbstractEventLoop) -> None:
+    """Stop, flushing, the least recently used of the loop's producers beyond MAX_PRODUCERS."""
+    mine = [key for key in _producers if key[1] is loop]
+    if len(mine) <= MAX_PRODUCERS:
+        return
+
+    def last_used(key: tuple[Connection, asyncio.AbstractEventLoop]) -> float:
+        # One still starting has a dispatch waiting for it: as good as just used.
+        task = _producers[key]
+        return task.result().last_used if _started(task) else math.inf
+
+    for key in sorted(mine, key=last_used)[: len(mine) - MAX_PRODUCERS]:
+        task = _producers.pop(key)
+        if _started(task):
+            shared = task.result()
+            for route_key in [route_key for route_key, route in _routes.items() if route.shared is shared]:
+                del _routes[route_key]
+        stopping = loop.create_task(_stop_evicted(task))
+        _stopping.add(stopping)
+        stopping.add_done_callback(_stopping.discard)
+
+
+async def _stop_evicted(task: "asyncio.Task[_SharedProducer]") -> None:
+    # A start that fails left nothing to stop; records already handed to a started one are flushed.
+    with contextlib.suppress(Exception):
+        await (await task).producer.stop()
+
+
+async def _start(connection: Connection, settings: ProducerSettings, deadline: float) -> _SharedProducer:
+    try:
+        producer = AIOKafkaProducer(
+            bootstrap_servers=[server.strip() for server in connection.bootstrap_servers.split(",")],
+            client_id="tracardi",
+            acks=ACKS[connection.acks],
+            compression_type=COMPRESSION_TYPES[connection.compression],
+            enable_idempotence=connection.enable_idempotence,
+            linger_ms=connection.linger_ms,
+            max_request_size=connection.max_record_bytes,
+            # Rounded up: a positive timeout under a millisecond must not become none at all.
+            request_timeout_ms=math.ceil(connection.request_timeout_seconds * 1000),
+            **_security(connection),
+        )
+    except (KafkaError, ValueError, RuntimeError, AssertionError) as error:
+        # For instance a compression whose library is not installed.
+        text = _describe(error)
+        raise _StartFailure(
+            lambda where: KafkaSettingsError(f"aiokafka refused the settings for {where}: {text}")
+        ) from None
+    try:
+        left = _left(deadline)
+        await asyncio.wait_for(producer.start(), left)
+    except BaseException as error:
+        await _stop_quietly(producer)
+        if isinstance(error, asyncio.TimeoutError):
+            raise _StartFailure(lambda where: _out_of_time(where, settings)) from None
+        if isinstance(error, KafkaConnectionError):
+            raise _StartFailure(await _connection_failure(connection, deadline)) from None
+        if isinstance(error, ClusterAuthorizationFailedError):
+            # An idempotent producer asks for an id first, which needs the right to write.
+            raise _StartFailure(lambda where: KafkaTopicError(f"The user may not write to {where}")) from None
+        if isinstance(error, KafkaError):
+            text = _describe(error)
+            raise _StartFailure(lambda where: KafkaDeliveryError(f"Could not connect to {where}: {text}")) from None
+        raise
+    return _SharedProducer(producer, last_used=next(_uses))
+
+
+async def _set_up_topic(producer: AIOKafkaProducer, settings: ProducerSettings, deadline: float) -> int | None:
+    """Check the topic, then learn its max.message.bytes, in what is left of the setup budget."""
+    try:
+        await _check_topic(producer, settings, deadline)
+    except asyncio.TimeoutError:
+        raise _out_of_time(settings.where(), settings) from None
+    except KafkaError as error:
+        raise KafkaDeliveryError(f"Could not connect to {settings.where()}: {_describe(error)}") from None
+    return await _topic_limit(settings, deadline)
+
+
+async def _topic_limit(settings: ProducerSettings, deadline: float) -> int | None:
+    """The topic's max.message.bytes, so that larger records are refused before they are sent.
+
+    The broker applies it to compressed batches, so this refuses a record that compression
+    might have brought under it, as Kafka's own clients do with max.request.size. None when
+    the user may not describe the topic's configuration, or the setup budget ran out first:
+    then the broker's refusal tells.
+    """
+    connection = settings.connection()
+    try:
+        request_timeout_ms = math.ceil(_left(deadline) * 1000)
+    except asyncio.TimeoutError:
+        return None
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=[server.strip() for server in connection.bootstrap_servers.split(",")],
+        client_id="tracardi",
+        request_timeout_ms=request_timeout_ms,
+        **_security(connection),
+    )
+    resource = ConfigResource(ConfigResourceType.TOPIC, settings.topic)
+    try:
+        left = _left(deadline)
+        await asyncio.wait_for(admin.start(), left)
+        left = _left(deadline)
+        responses = await asyncio.wait_for(admin.describe_configs([resource]), left)
+    except (KafkaError, OSError, asyncio.TimeoutError):
+        return None
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+    for response in responses:
+        for error_code, _message, _type, _name, entries, *_ in response.resources:
+            for name, value, *_ in entries if error_code == 0 else []:
+                if name == "max.message.bytes" and value is not None:
+                    return int(value)
+    return None
+
+
+async def _check_topic(producer: AIOKafkaProducer, settings: ProducerSettings, deadline: float) -> None:
+    """Fail at once on a topic that is missing or closed to the user, instead of after request_timeout."""
+    client = producer.client
+    if settings.topic in client.cluster.topics():
+        return
+    # Metadata for this one topic: the broker says whether it is missing or not authorised; a
+    # broker that creates topics on demand creates it now, and the second look finds it.
+    client.add_topic(settings.topic)
+    for _ in range(2):
+        left = _left(deadline)
+        await asyncio.wait_for(client.force_metadata_update(), left)
+        if settings.topic in client.cluster.unauthorized_topics:
+            raise KafkaTopicError(f"The user may not write to {settings.where()}")
+        if settings.topic in client.cluster.topics():
+            return
+    raise KafkaTopicError(f"There is no {settings.where()}, and the brokers did not create it")
+
+
+async def _connection_failure(connection: Connection, deadline: float) -> Callable[[str], KafkaDeliveryError]:
+    """Why no broker could be bootstrapped from, found in what is left of the setup budget: aiokafka
+    only logs the reason."""
+    if connection.uses_sasl() or connection.uses_tls():
+        for server in connection.bootstrap_servers.split(","):
+            host, _, port = server.strip().rpartition(":")
+            try:
+                left = _left(deadline)
+            except asyncio.TimeoutError:
+                break
+            try:
+                connection_to_broker = await asyncio.wait_for(
+                    create_conn(
+                        host,
+                        int(port),
+                        request_timeout_ms=math.ceil(left * 1000),
+                        **_security(connection),
+                        **_CONNECTION_HINT,
+                    ),
+                    left,
+                )
+            except ssl.SSLCertVerificationError as error:
+                message = (
+                    f"presented a TLS certificate that could not be verified ({error.verify_message}) "
+                    f"against {_trusted(connection)}"
+                )
+                return lambda where: KafkaCertificateError(f"{where} {message}")
+            except SaslAuthenticationFailed:
+                message = (
+                    f"refused the {connection.sasl_mechanism} user name or password (user {connection.username!r})"
+                )
+                return lambda where: KafkaAuthenticationError(f"{where} {message}")
+            except (OSError, asyncio.TimeoutError, KafkaError):
+                continue
+            connection_to_broker.close()
+    return lambda where: KafkaUnreachableError(f"Could not connect to {where}: no broker accepted the connection")
+
+
+def _security(connection: Connection) -> dict[str, Any]:
+    options: dict[str, Any] = {"security_protocol": connection.security_protocol}
+    if connection.uses_tls():
+        options["ssl_context"] = _ssl_context(connection)
+    if connection.uses_sasl():
+        options.update(
+            sasl_mechanism=connection.sasl_mechanism,
+            sasl_plain_username=connection.username,
+            sasl_plain_password=connection.password,
+        )
+    return options
+
+
+def _ssl_context(connection: Connection) -> ssl.SSLContext:
+    """Host names checked, against the certificate authorities of ssl_ca_file or the system's."""
+    if not connection.ssl_ca_file:
+        return ssl.create_default_context()
+    try:
+        return ssl.create_default_context(cafile=connection.ssl_ca_file)
+    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
+        raise KafkaSettingsError(
+            f"ssl_ca_file {connection.ssl_ca_file!r} is not a readable PEM file of certificates "
+            f"({_describe(error)}), for {connection.where()}"
+        ) from None
+
+
+def _trusted(connection: Connection) -> str:
+    if connection.ssl_ca_file:
+        return f"the certificate authorities of ssl_ca_file {connection.ssl_ca_file!r}"
+    return "the system's certificate authorities (set ssl_ca_file to trust the brokers' own)"
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+async def _stop_quietly(producer: AIOKafkaProducer) -> None:
+    # The error that led here is the one to report.
+    with contextlib.suppress(Exception):
+        await producer.stop()
+
+
+async def close_producers() -> None:
+    """Stop this loop's producers, flushing what they still hold; later dispatches start new ones."""
+    loop = asyncio.get_running_loop()
+    _forget_closed_loops()
+    for route_key in [route_key for route_key in _routes if route_key[1] is loop]:
+        del _routes[route_key]
+    mine = [key for key in _producers if key[1] is loop]
+    for task in [_producers.pop(key) for key in mine]:
+        # A start that failed left nothing to stop.
+        with contextlib.suppress(Exception):
+            await (await task).producer.stop()
+    evicted = [task for task in _stopping if task.get_loop() is loop]
+    await asyncio.gather(*evicted, return_exceptions=True)
+
+
+@atexit.register
+def _close_at_exit() -> None:
+    # A loop that is still open but no longer running can run its producers' stop once more.
+    _forget_closed_loops()
+    for (_, loop), task in list(_producers.items()):
+        if not loop.is_running() and _started(task):
+            loop.run_until_complete(task.result().producer.stop())
+    _producers.clear()
+    _routes.clear()
