@@ -64,19 +64,23 @@ def code_lines(path: Path) -> list[str]:
     if path.name.endswith("_resource.py"):
         return []
     if path.name.endswith("_connector.py") and path.parent.name == "destination":
-        start = next(
-            (n for n, line in enumerate(lines) if line.startswith("DESTINATION_NAME = ")), None
+        # From DESTINATION_NAME (the choice aliases follow it) to the end of the Configuration
+        # model: whatever comes after it up to the connector class is code, and counts.
+        start = next(n for n, line in enumerate(lines) if line.startswith("DESTINATION_NAME = "))
+        model = next(
+            n
+            for n, line in enumerate(lines)
+            if line.startswith("class ") and "Configuration(" in line
         )
         end = next(
             (
                 n
-                for n, line in enumerate(lines)
-                if line.startswith("class ") and "Connector(" in line
+                for n in range(model + 1, len(lines))
+                if lines[n] and not lines[n].startswith((" ", ")"))
             ),
-            None,
+            len(lines),
         )
-        if start is not None and end is not None:
-            lines[start:end] = [""] * (end - start)
+        lines[start:end] = [""] * (end - start)
     return lines
 
 

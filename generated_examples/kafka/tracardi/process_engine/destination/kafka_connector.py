@@ -3,18 +3,15 @@
 Publishes Tracardi profiles and events to an Apache Kafka topic as JSON records.
 """
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from tracardi.domain.event import Event
-from tracardi.domain.profile import Profile
-from tracardi.domain.session import Session
-from tracardi.process_engine.destination.destination_interface import DestinationInterface
 from tracardi.process_engine.destination.transport import require_runtime
+from tracardi.process_engine.destination.transport.connector import RecordConnector
 from tracardi.process_engine.destination.transport.kafka import ProducerSettings, publish
-from tracardi.process_engine.destination.transport.record import DispatchRecord, event_record, profile_record
-from tracardi.process_engine.destination.transport.validation import derived_once, validated_once
+from tracardi.process_engine.destination.transport.record import DispatchRecord
+from tracardi.process_engine.destination.transport.validation import derived_once
 
 require_runtime("1.0.0", __file__)
 
@@ -168,30 +165,12 @@ def _partition_key(record: DispatchRecord, partition_key: str) -> str | None:
     return None
 
 
-class KafkaConnector(DestinationInterface):
+class KafkaConnector(RecordConnector[KafkaCredentials, KafkaConfiguration]):
     """Tracardi builds a new instance for every dispatch, so nothing is kept on the instance."""
 
-    async def dispatch_profile(
-        self,
-        data: Any,
-        profile: Profile | None,
-        session: Session | None,
-        changed_fields: list[dict[str, Any]] | None = None,
-    ) -> None:
-        record = profile_record(DESTINATION_NAME, data, profile, session)
-        await self._send(self.credentials(), self.configuration(), record)
-
-    async def dispatch_event(self, data: Any, profile: Profile | None, session: Session | None, event: Event) -> None:
-        record = event_record(DESTINATION_NAME, data, profile, session, event)
-        await self._send(self.credentials(), self.configuration(), record)
-
-    def credentials(self) -> KafkaCredentials:
-        """Test credentials in debug mode, production credentials otherwise."""
-        what = "test credentials" if self.debug else "production credentials"
-        return validated_once(KafkaCredentials, self._get_credentials() or {}, what, DESTINATION_NAME)
-
-    def configuration(self) -> KafkaConfiguration:
-        return validated_once(KafkaConfiguration, self.destination.destination.init, "init settings", DESTINATION_NAME)
+    destination_name = DESTINATION_NAME
+    credentials_model = KafkaCredentials
+    configuration_model = KafkaConfiguration
 
     async def _send(
         self, credentials: KafkaCredentials, configuration: KafkaConfiguration, record: DispatchRecord

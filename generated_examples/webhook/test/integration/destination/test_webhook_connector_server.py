@@ -52,7 +52,7 @@ from tracardi.process_engine.destination.webhook_http import (
     close_http_sessions,
     http_session,
 )
-from tracardi.process_engine.destination.webhook_outages import Outages
+from tracardi.process_engine.destination.transport.outages import Outages
 from tracardi.service.setup.destinations.webhook_resource import (
     WEBHOOK_RESOURCE,
 )

@@ -37,7 +37,7 @@ import aiohttp
 from yarl import URL
 
 from tracardi.exceptions.log_handler import get_logger
-from tracardi.process_engine.destination.webhook_outages import Outages
+from tracardi.process_engine.destination.transport.outages import Outages
 
 logger = get_logger(__name__)
 
