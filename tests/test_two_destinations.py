@@ -63,7 +63,7 @@ def code_lines(path: Path) -> list[str]:
     lines = path.read_text().splitlines()
     if path.name.endswith("_resource.py"):
         return []
-    if path.name.endswith("_connector.py") and path.parent.name == "destination":
+    if path.name.endswith("_connector.py") and "process_engine" in path.parts:
         # From DESTINATION_NAME (the choice aliases follow it) to the end of the Configuration
         # model: whatever comes after it up to the connector class is code, and counts.
         start = next(n for n, line in enumerate(lines) if line.startswith("DESTINATION_NAME = "))
