@@ -12,7 +12,7 @@ from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 from pytest_mock import MockerFixture
 
 from tracardi.process_engine.destination import kafka_producer
-from tracardi.process_engine.destination.kafka_outages import Outages
+from tracardi.process_engine.destination.transport.outages import Outages
 from tracardi.process_engine.destination.kafka_producer import (
     KafkaRecordTooLargeError,
     KafkaSettingsError,

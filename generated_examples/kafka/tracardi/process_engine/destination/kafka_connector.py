@@ -3,21 +3,22 @@
 Publishes Tracardi profiles and events to an Apache Kafka topic as JSON records.
 """
 
-import copy
-import json
-from collections import OrderedDict
-from typing import Any, Literal, NamedTuple, TypeVar, cast
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tracardi.domain.event import Event
 from tracardi.domain.profile import Profile
 from tracardi.domain.session import Session
 from tracardi.process_engine.destination.destination_interface import DestinationInterface
 from tracardi.process_engine.destination.kafka_producer import ProducerSettings, publish
+from tracardi.process_engine.destination.transport import require_runtime
+from tracardi.process_engine.destination.transport.record import DispatchRecord, event_record, profile_record
+from tracardi.process_engine.destination.transport.validation import derived_once, validated_once
+
+require_runtime("1.0.0", __file__)
 
 DESTINATION_NAME = "Apache Kafka"
-ModelT = TypeVar("ModelT", bound=BaseModel)
 
 SecurityProtocolChoice = Literal["PLAINTEXT", "SASL_PLAINTEXT", "SSL", "SASL_SSL"]
 SaslMechanismChoice = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -137,124 +138,8 @@ class KafkaConfiguration(BaseModel):
     )
 
 
-class KafkaDestinationError(Exception):
-    """Base of every error this destination raises."""
-
-
-class KafkaConfigurationError(KafkaDestinationError, ValueError):
-    """Credentials or init settings that do not fit their models."""
-
-
-class KafkaPayloadError(KafkaDestinationError, ValueError):
-    """Data that cannot be sent as JSON."""
-
-
-# Made once: json.dumps with options builds a new encoder on every call.
-JSON_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str, allow_nan=False)
-
-
-class DispatchRecord(NamedTuple):
-    """One profile or event on its way out, with what a consumer needs to route it.
-
-    A tuple rather than a dataclass: one is made for every dispatch, at a third of the cost.
-    """
-
-    kind: Literal["profile", "event"]
-    data: Any
-    profile_id: str | None
-    session_id: str | None
-    event_id: str | None = None
-    event_type: str | None = None
-
-    def properties(self) -> dict[str, str]:
-        """Routing facts, so consumers need not parse the payload to route it."""
-        values: dict[str, str] = {"tracardi-kind": self.kind}
-        if self.profile_id is not None:
-            values["tracardi-profile-id"] = self.profile_id
-        if self.session_id is not None:
-            values["tracardi-session-id"] = self.session_id
-        if self.event_id is not None:
-            values["tracardi-event-id"] = self.event_id
-        if self.event_type is not None:
-            values["tracardi-event-type"] = self.event_type
-        return values
-
-    def json_payload(self) -> bytes:
-        """The data as compact UTF-8 JSON; datetimes, UUIDs and decimals become strings."""
-        try:
-            text = JSON_ENCODER.encode(self.data)
-        except (TypeError, ValueError) as error:
-            raise KafkaPayloadError(
-                f"Cannot send the {self.kind} data to {DESTINATION_NAME} as JSON: {error}",
-            ) from error
-        return text.encode()
-
-
-def _validated(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT:
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
-        # `from None`: the ValidationError repeats the input, secrets included, and Tracardi logs the whole chain.
-        raise KafkaConfigurationError(
-            f"Invalid {what} for the {DESTINATION_NAME} destination: {problems}",
-        ) from None
-
-
-# Tracardi builds a new connector for every dispatch but hands each the settings its cache
-# holds, and validating them again costs more than the rest of the connector's work. A dict
-# handed before is recognised by identity while it still equals what was validated; an equal
-# new dict by its repr, which tells apart every value JSON settings can hold. The models are
-# frozen, so sharing them is safe.
-VALIDATED_CACHE_SIZE = 64
-_validated_cache: OrderedDict[tuple[type[BaseModel], str], BaseModel] = OrderedDict()
-
-
-class _KnownSettings(NamedTuple):
-    # Kept alive, so that no other dict gets its id while it is known.
-    values: dict[str, Any]
-    as_validated: dict[str, Any]
-    model: BaseModel
-
-
-_known_settings: dict[tuple[type[BaseModel], int], _KnownSettings] = {}
-
-
-def _validated_once(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT:
-    known = _known_settings.get((model, id(values)))
-    if known is not None and known.as_validated == values:
-        return cast(ModelT, known.model)
-    validated = _validated_by_repr(model, values, what)
-    if len(_known_settings) >= VALIDATED_CACHE_SIZE:
-        _known_settings.clear()
-    _known_settings[(model, id(values))] = _KnownSettings(values, copy.deepcopy(values), validated)
-    return validated
-
-
-def _validated_by_repr(model: type[ModelT], values: dict[str, Any], what: str) -> ModelT:
-    key = (model, repr(values))
-    cached = _validated_cache.get(key)
-    if cached is not None:
-        _validated_cache.move_to_end(key)
-        return cast(ModelT, cached)
-    validated = _validated(model, values, what)
-    _validated_cache[key] = validated
-    if len(_validated_cache) > VALIDATED_CACHE_SIZE:
-        _validated_cache.popitem(last=False)
-    return validated
-
-
-# Derived from the shared, frozen models _validated_once returns, so the identity of a pair
-# stands for its values; each pair is kept here, so that no other models take its ids.
-_producer_settings_cache: dict[tuple[int, int], tuple[BaseModel, BaseModel, ProducerSettings]] = {}
-
-
 def _producer_settings(credentials: KafkaCredentials, configuration: KafkaConfiguration) -> ProducerSettings:
-    key = (id(credentials), id(configuration))
-    known = _producer_settings_cache.get(key)
-    if known is not None:
-        return known[2]
-    settings = ProducerSettings(
+    return ProducerSettings(
         bootstrap_servers=credentials.bootstrap_servers,
         security_protocol=credentials.security_protocol,
         sasl_mechanism=credentials.sasl_mechanism,
@@ -272,10 +157,6 @@ def _producer_settings(credentials: KafkaCredentials, configuration: KafkaConfig
         connect_timeout_seconds=configuration.connect_timeout_seconds,
         unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
     )
-    if len(_producer_settings_cache) >= VALIDATED_CACHE_SIZE:
-        _producer_settings_cache.clear()
-    _producer_settings_cache[key] = (credentials, configuration, settings)
-    return settings
 
 
 def _partition_key(record: DispatchRecord, partition_key: str) -> str | None:
@@ -290,7 +171,6 @@ def _partition_key(record: DispatchRecord, partition_key: str) -> str | None:
 class KafkaConnector(DestinationInterface):
     """Tracardi builds a new instance for every dispatch, so nothing is kept on the instance."""
 
-    # profile and session are optional, wider than the interface says: Tracardi's dispatcher may pass None.
     async def dispatch_profile(
         self,
         data: Any,
@@ -298,24 +178,20 @@ class KafkaConnector(DestinationInterface):
         session: Session | None,
         changed_fields: list[dict[str, Any]] | None = None,
     ) -> None:
-        profile_id = profile.id if profile is not None else None
-        session_id = session.id if session is not None else None
-        record = DispatchRecord("profile", data, profile_id, session_id)
+        record = profile_record(DESTINATION_NAME, data, profile, session)
         await self._send(self.credentials(), self.configuration(), record)
 
     async def dispatch_event(self, data: Any, profile: Profile | None, session: Session | None, event: Event) -> None:
-        profile_id = profile.id if profile is not None else None
-        session_id = session.id if session is not None else None
-        record = DispatchRecord("event", data, profile_id, session_id, event.id, event.type)
+        record = event_record(DESTINATION_NAME, data, profile, session, event)
         await self._send(self.credentials(), self.configuration(), record)
 
     def credentials(self) -> KafkaCredentials:
         """Test credentials in debug mode, production credentials otherwise."""
         what = "test credentials" if self.debug else "production credentials"
-        return _validated_once(KafkaCredentials, self._get_credentials() or {}, what)
+        return validated_once(KafkaCredentials, self._get_credentials() or {}, what, DESTINATION_NAME)
 
     def configuration(self) -> KafkaConfiguration:
-        return _validated_once(KafkaConfiguration, self.destination.destination.init, "init settings")
+        return validated_once(KafkaConfiguration, self.destination.destination.init, "init settings", DESTINATION_NAME)
 
     async def _send(
         self, credentials: KafkaCredentials, configuration: KafkaConfiguration, record: DispatchRecord
@@ -325,7 +201,7 @@ class KafkaConnector(DestinationInterface):
         if configuration.headers:
             headers = {**configuration.headers, **headers}
         await publish(
-            _producer_settings(credentials, configuration),
+            derived_once(_producer_settings, credentials, configuration),
             record.json_payload(),
             key=_partition_key(record, configuration.partition_key),
             headers=headers,

@@ -33,7 +33,7 @@ from aiokafka.errors import (
     UnknownTopicOrPartitionError,
 )
 
-from tracardi.process_engine.destination.kafka_outages import Outages
+from tracardi.process_engine.destination.transport.outages import Outages
 
 try:
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType

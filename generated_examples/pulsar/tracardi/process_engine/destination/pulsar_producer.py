@@ -38,7 +38,7 @@ from tracardi.process_engine.destination.pulsar_handshake import (
     TokenRefused,
     check_broker_accepts,
 )
-from tracardi.process_engine.destination.pulsar_outages import Outages
+from tracardi.process_engine.destination.transport.outages import Outages
 
 logger = get_logger(__name__)
 

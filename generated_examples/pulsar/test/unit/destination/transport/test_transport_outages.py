@@ -4,7 +4,7 @@ import asyncio
 
 import pytest
 
-from tracardi.process_engine.destination.kafka_outages import Outages
+from tracardi.process_engine.destination.transport.outages import Outages
 
 
 class Clock:
