@@ -14,14 +14,15 @@ and an Idempotency-Key unique per request (the rendered one a random UUID, the r
 cheapest unique text, ``bench-<number>-<counter>``), besides what aiohttp adds to both.
   rendered     the example's WebhookConnector, a NEW instance per dispatch as Tracardi builds
                it, through its shared per-loop session (dispatch_profile, no session)
-  closed loop  aiohttp alone: one shared ClientSession with the rendered module's connection
+  closed loop  aiohttp alone: one shared ClientSession with the runtime module's connection
                pool (TCPConnector limit 100, 64 per host) and cookie jar (none), the URL parsed
                once, each request's answer read and its status checked, awaited
   open loop    the same raw request, every one of a run's requests at once on that session
                (asyncio.gather): the ceiling
   other        Tracardi's own http_connector approach: a new ClientSession, and so a new
                connection, for every dispatch, posting {"data": ..., "changes": []}
-The rendered module's session is closed at the end (close_http_sessions()).
+The runtime module's session (tracardi.process_engine.destination.transport.http, shared by every
+http destination) is closed at the end (close_http_sessions()).
 """
 
 import asyncio
@@ -101,8 +102,8 @@ class HttpBench:
 
     def __init__(self, base_url: str, session: aiohttp.ClientSession) -> None:
         harness.example_checkout("webhook")
+        import tracardi.process_engine.destination.transport.http as http_module
         import tracardi.process_engine.destination.webhook_connector as connector_module
-        import tracardi.process_engine.destination.webhook_http as http_module
         from tracardi.domain.destination import Destination, DestinationConfig
         from tracardi.domain.entity import Entity
         from tracardi.domain.named_entity import NamedEntity
@@ -158,7 +159,7 @@ class HttpBench:
         # parsed once, an encoder made once, the fixed header values as constants.
         url = URL(self.url)
         encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-        user_agent = self.http_module.USER_AGENT
+        user_agent = self.http_module.user_agent("webhook")
         counter = itertools.count()
 
         async def dispatch(number: int) -> None:
@@ -234,12 +235,12 @@ async def bench(options: Any) -> AsyncIterator[HttpBench]:
     process, base_url = start_server()
     try:
         harness.example_checkout("webhook")
-        from tracardi.process_engine.destination.webhook_http import (
+        from tracardi.process_engine.destination.transport.http import (
             CONNECTION_LIMIT,
             CONNECTION_LIMIT_PER_HOST,
         )
 
-        # The rendered module's own pool and cookie jar, so that both wait for the same
+        # The runtime module's own pool and cookie jar, so that both wait for the same
         # connections and neither handles cookies.
         async with aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(

@@ -24,19 +24,26 @@ WEBHOOK = EXAMPLES / "webhook"
 RENDERED_TESTS = ("test/unit", "test/integration")
 
 
+# The shared runtime's http module, its tests and the checks every http destination's own test
+# makes: the same bytes in every http render.
+RUNTIME_FILES = [
+    "tracardi/process_engine/destination/transport/http.py",
+    "test/unit/destination/transport/test_transport_http.py",
+    "test/integration/destination/transport/test_transport_http_server.py",
+    "test/integration/destination/http_destination_contract.py",
+]
+
+
 def http_files(module: str) -> list[str]:
-    """The files only the http transport renders."""
-    return [
-        f"tracardi/process_engine/destination/{module}_http.py",
-        f"test/unit/destination/test_{module}_http.py",
-        f"test/integration/destination/test_{module}_connector_server.py",
-    ]
+    """The files only the http transport renders: the runtime's and the destination's own."""
+    return [*RUNTIME_FILES, f"test/integration/destination/test_{module}_connector_server.py"]
 
 
 def test_the_webhook_example_is_committed_with_the_http_files() -> None:
     for path in http_files("webhook"):
         assert (WEBHOOK / path).is_file(), path
     assert not list(WEBHOOK.rglob("*_producer.py")), "an http render carries no Pulsar machinery"
+    assert not list(WEBHOOK.rglob("webhook_http.py")), "the delivery is the runtime's, not its own"
 
 
 def test_the_http_files_pass_ruff_and_mypy(tmp_path: Path, mypy_cache: Path) -> None:
@@ -78,6 +85,9 @@ def test_a_render_with_other_names_passes_its_checks_and_its_tests(
     checkout = render_into_checkout(OTHER_NAMES)
     for path in http_files("acme_order_hooks"):
         assert (checkout / path).is_file(), path
+    # Nothing of one destination in the runtime: another's render writes the same files.
+    for path in RUNTIME_FILES:
+        assert (checkout / path).read_bytes() == (WEBHOOK / path).read_bytes(), path
     check_code(checkout, "acme_order_hooks", mypy_cache)
     assert_all_passed(run_rendered_tests(checkout, *RENDERED_TESTS))
 

@@ -30,10 +30,15 @@ def test_no_secret_shows_in_the_credentials_or_their_errors() -> None:
 
 
 @pytest.mark.asyncio
-async def test_equal_settings_make_one_request_settings(mocker: MockerFixture) -> None:
+async def test_the_record_goes_to_the_shared_delivery_with_settings_made_once(mocker: MockerFixture) -> None:
     connector_module = "tracardi.process_engine.destination.webhook_connector"
     deliver = mocker.patch(f"{connector_module}.deliver")
     for _ in range(2):
         await make_connector().dispatch_event({"a": 1}, profile=PROFILE, session=SESSION, event=EVENT)
-    first, second = (call.args[0] for call in deliver.call_args_list)
+    (first, body, headers), (second, _, _) = (call.args for call in deliver.call_args_list)
     assert second is first
+    # What is the destination's goes with the settings: its name for errors, its type for the User-Agent.
+    assert first.destination == WEBHOOK_RESOURCE.name
+    assert first.resource_type == WEBHOOK_RESOURCE.id
+    assert first.url == VALID_CREDENTIALS["url"] and first.timeout_seconds == VALID_INIT["timeout_seconds"]
+    assert body == b'{"a":1}' and headers["tracardi-kind"] == "event" and headers["tracardi-event-id"] == EVENT.id

@@ -9,9 +9,9 @@ from pydantic import AnyUrl, BaseModel, ConfigDict, Field, SecretStr
 
 from tracardi.process_engine.destination.transport import require_runtime
 from tracardi.process_engine.destination.transport.connector import RecordConnector
+from tracardi.process_engine.destination.transport.http import HttpSettings, deliver
 from tracardi.process_engine.destination.transport.record import DispatchRecord
 from tracardi.process_engine.destination.transport.validation import derived_once
-from tracardi.process_engine.destination.webhook_http import HttpSettings, deliver
 
 require_runtime("1.0.0", __file__)
 
@@ -108,6 +108,8 @@ def _secret(value: SecretStr | None) -> str | None:
 
 def _http_settings(credentials: WebhookCredentials, configuration: WebhookConfiguration) -> HttpSettings:
     return HttpSettings(
+        destination=DESTINATION_NAME,
+        resource_type="webhook",
         url=str(credentials.url),
         method=configuration.method,
         auth_type=credentials.auth_type,

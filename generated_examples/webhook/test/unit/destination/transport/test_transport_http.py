@@ -1,4 +1,4 @@
-"""Tests of the Webhook destination's HTTP delivery that need no server.
+"""Tests of the shared HTTP delivery that need no server, through its own API (no connector).
 
 Retries run against scripted attempts with a fake clock, fake sleeps and a fixed jitter, so no
 test waits for a real back-off.
@@ -14,11 +14,13 @@ import re
 import subprocess
 import sys
 import uuid
+from time import sleep as blocking_sleep
 
+import aiohttp
 import pytest
 
-from tracardi.process_engine.destination import webhook_http
-from tracardi.process_engine.destination.webhook_http import (
+from tracardi.process_engine.destination.transport import http as http_transport
+from tracardi.process_engine.destination.transport.http import (
     AttemptFailed,
     HttpAuthError,
     HttpConnectionError,
@@ -39,7 +41,9 @@ from tracardi.process_engine.destination.webhook_http import (
     shown_url,
 )
 
-SETTINGS = HttpSettings(url="https://hooks.example.com/in?team=blue&key=s3cr3t")
+SETTINGS = HttpSettings(
+    destination="Order hooks", resource_type="order-hooks", url="https://hooks.example.com/in?team=blue&key=s3cr3t"
+)
 BODY = b'{"email":"ann@example.com"}'
 NOW = 1_800_000_000.0
 
@@ -112,7 +116,7 @@ async def test_always_failing_stops_after_max_attempts_with_a_clear_error() -> N
         await run(script, SETTINGS._replace(max_attempts=4))
     assert len(script.timeouts) == 4
     message = str(raised.value)
-    assert "POST https://hooks.example.com/in?team=***&key=***" in message
+    assert message.startswith("Order hooks: POST https://hooks.example.com/in?team=***&key=***")
     assert "HTTP 503" in message and "4 attempts in" in message and "max_attempts is 4" in message
     assert "s3cr3t" not in message and "blue" not in message
 
@@ -123,6 +127,7 @@ async def test_one_warning_per_retry_names_attempt_wait_and_cause(caplog: pytest
     await run(Script(time, server_error(), server_error()))
     warnings = [record.getMessage() for record in caplog.records if record.levelname == "WARNING"]
     assert len(warnings) == 2
+    assert all(warning.startswith("Order hooks: attempt ") for warning in warnings)
     assert "attempt 1 of 3" in warnings[0] and "retrying in 0.25 s" in warnings[0] and "HTTP 503" in warnings[0]
     assert "attempt 2 of 3" in warnings[1] and "retrying in 0.50 s" in warnings[1]
     assert all("s3cr3t" not in warning for warning in warnings)
@@ -183,6 +188,45 @@ async def test_attempts_and_waits_stay_within_the_deadline() -> None:
     assert time.now - 100.0 <= 6.0
 
 
+class OversleepingTime(FakeTime):
+    """A loop so busy that every sleep ends `late` seconds after it should have."""
+
+    def __init__(self, late: float) -> None:
+        super().__init__()
+        self.late = late
+
+    async def sleep(self, seconds: float) -> None:
+        await super().sleep(seconds)
+        self.now += self.late
+
+
+@pytest.mark.asyncio
+async def test_no_attempt_starts_once_the_deadline_has_passed() -> None:
+    # The wait of 0.5 s fitted in the 0.9 s left, but the sleep ended past the deadline: an
+    # attempt now would get a timeout of 0 or less, which aiohttp takes for no timeout at all.
+    time = OversleepingTime(late=1.0)
+    script = Script(time, server_error())
+    settings = SETTINGS._replace(deadline_seconds=1.0)
+    with pytest.raises(HttpTimeoutError) as raised:
+        await run(script, settings)
+    assert script.timeouts == [1.0]
+    message = str(raised.value)
+    assert message.startswith("Order hooks: POST https://hooks.example.com/in?team=***&key=*** failed: HTTP 503")
+    assert "deadline_seconds (1 s) passed before attempt 2 could start (1 attempt in 1.60 s)" in message
+
+
+@pytest.mark.asyncio
+async def test_a_deadline_passed_before_the_first_attempt_sends_nothing() -> None:
+    time = FakeTime()
+    readings = iter([100.0, 100.5])
+    settings = SETTINGS._replace(deadline_seconds=0.25)
+    script = Script(time)
+    timing = Timing(clock=lambda: next(readings), sleep=time.sleep, uniform=time.uniform)
+    with pytest.raises(HttpTimeoutError, match=r"deadline_seconds \(0\.25 s\) passed before attempt 1 could start"):
+        await send_with_retries(prepare(settings, BODY, {}), settings, timing, script)
+    assert script.timeouts == []
+
+
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     "failure",
@@ -240,7 +284,7 @@ def test_a_forked_worker_makes_idempotency_keys_of_its_own() -> None:
     script = "\n".join(
         [
             "import os",
-            "from tracardi.process_engine.destination.webhook_http import idempotency_key",
+            "from tracardi.process_engine.destination.transport.http import idempotency_key",
             "idempotency_key()",
             "read_end, write_end = os.pipe()",
             "if os.fork() == 0:",
@@ -302,11 +346,13 @@ def test_settings_that_cannot_make_a_request_are_refused_before_sending(
     settings = SETTINGS._replace(**changes)  # type: ignore[arg-type]
     with pytest.raises(HttpSettingsError, match=re.escape(problem)) as raised:
         prepare(settings, BODY, {})
+    assert str(raised.value).startswith("Order hooks: cannot send ")
     assert "s3cr3t" not in str(raised.value) and ":pw@" not in str(raised.value)
 
 
 def test_a_body_over_max_body_bytes_is_refused_before_sending() -> None:
-    with pytest.raises(HttpPayloadError, match=r"is 27 bytes, more than max_body_bytes \(10\); it was not sent"):
+    problem = r"^Order hooks: the body .* is 27 bytes, more than max_body_bytes \(10\); it was not sent"
+    with pytest.raises(HttpPayloadError, match=problem):
         prepare(SETTINGS._replace(max_body_bytes=10), BODY, {})
 
 
@@ -317,6 +363,29 @@ def test_every_error_shares_one_base() -> None:
     assert issubclass(HttpConnectionError, ConnectionError)
 
 
+@pytest.mark.parametrize(
+    ("resource_type", "product"),
+    [
+        ("order-hooks", "Tracardi-order-hooks-destination"),
+        ("Zürich hooks\r\nX-Injected: 1", "Tracardi-Z-rich-hooks-X-Injected-1-destination"),
+        ("漢字", "Tracardi-destination"),
+    ],
+    ids=["kebab-case", "not-a-token", "nothing-left"],
+)
+def test_the_user_agent_names_the_resource_type_in_ascii_safe_in_a_header(resource_type: str, product: str) -> None:
+    settings = SETTINGS._replace(resource_type=resource_type)
+    agent = prepare(settings, BODY, {}).headers["User-Agent"]
+    assert agent == f"{product} aiohttp/{aiohttp.__version__}"
+    assert agent.isascii() and agent.isprintable()
+    # Made once per settings, with the rest of what every request with them carries.
+    assert http_transport._checked(settings) is http_transport._checked(SETTINGS._replace(resource_type=resource_type))
+
+
+def test_a_settings_user_agent_header_is_kept() -> None:
+    settings = SETTINGS._replace(headers=(("User-Agent", "acme-relay/2"),))
+    assert prepare(settings, BODY, {}).headers["User-Agent"] == "acme-relay/2"
+
+
 def test_settings_never_show_their_secrets() -> None:
     settings = SETTINGS._replace(token="t0k-hidden", password="pw-hidden", signing_secret="sign-hidden")
     shown = repr(settings)
@@ -325,7 +394,7 @@ def test_settings_never_show_their_secrets() -> None:
 
 @pytest.mark.asyncio
 async def test_a_full_endpoint_lets_waiting_requests_in_strictly_in_turn() -> None:
-    gate = webhook_http._FairGate(2)
+    gate = http_transport._FairGate(2)
     await gate.enter(1.0)
     await gate.enter(1.0)
     order: list[int] = []
@@ -348,7 +417,7 @@ async def test_a_full_endpoint_lets_waiting_requests_in_strictly_in_turn() -> No
 
 @pytest.mark.asyncio
 async def test_each_waiter_times_out_at_its_own_deadline_and_the_others_keep_their_turn() -> None:
-    gate = webhook_http._FairGate(1)
+    gate = http_transport._FairGate(1)
     await gate.enter(1.0)
     loop = asyncio.get_running_loop()
     patient = asyncio.create_task(gate.enter(5.0))
@@ -361,5 +430,61 @@ async def test_each_waiter_times_out_at_its_own_deadline_and_the_others_keep_the
     assert not patient.done()
     gate.leave()
     await asyncio.wait_for(patient, 1.0)
+    gate.leave()
+    assert gate.try_enter()
+
+
+class Inside:
+    """Counts the dispatches inside a gate, and the most there ever were at once."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.most = 0
+
+    async def hold(self, gate: http_transport._FairGate, seconds: float) -> None:
+        await gate.enter(5.0)
+        self.now += 1
+        self.most = max(self.most, self.now)
+        await asyncio.sleep(seconds)
+        self.now -= 1
+        gate.leave()
+
+
+@pytest.mark.asyncio
+async def test_waiters_timing_out_as_they_are_cancelled_never_let_more_than_the_limit_in() -> None:
+    gate = http_transport._FairGate(2)
+    inside = Inside()
+    holders = [asyncio.create_task(inside.hold(gate, 0.3)) for _ in range(2)]
+    waiters = [asyncio.create_task(gate.enter(0.05)) for _ in range(50)]
+    await asyncio.sleep(0)
+    loop = asyncio.get_running_loop()
+    # Due just after every waiter's deadline: with the loop held up past both, the gate's timer
+    # fails the waiters and this cancels them in the same turn, before any of them resumes.
+    loop.call_at(loop.time() + 0.06, lambda: [waiter.cancel() for waiter in waiters])
+    blocking_sleep(0.1)
+    await asyncio.gather(*waiters, return_exceptions=True)
+    assert all(waiter.cancelled() for waiter in waiters)
+    # Neither place was given back by a waiter that never held it: both are still the holders'.
+    assert not gate.try_enter()
+    latecomers = [asyncio.create_task(inside.hold(gate, 0.01)) for _ in range(20)]
+    await asyncio.gather(*holders, *latecomers)
+    assert inside.most == 2 and inside.now == 0
+    assert gate.try_enter() and gate.try_enter() and not gate.try_enter()
+
+
+@pytest.mark.asyncio
+async def test_a_waiter_given_a_place_as_it_is_cancelled_passes_the_place_on() -> None:
+    gate = http_transport._FairGate(1)
+    assert gate.try_enter()
+    first = asyncio.create_task(gate.enter(5.0))
+    second = asyncio.create_task(gate.enter(5.0))
+    await asyncio.sleep(0)
+    # In one turn: the place goes to the first in line, which is then cancelled before it resumes.
+    gate.leave()
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    assert first.cancelled()
+    await asyncio.wait_for(second, 1.0)
+    assert not gate.try_enter()
     gate.leave()
     assert gate.try_enter()

@@ -1,19 +1,19 @@
-{%- from 'includes/python.jinja' import py_str -%}
-"""HTTP delivery for the {{ destination_name }} destination, on aiohttp.
+"""HTTP delivery on aiohttp, shared by every http destination of the checkout.
 
 Tracardi builds a new connector for every dispatch, so connections cannot live on the connector.
 Each running event loop has one aiohttp ClientSession, created on a dispatch's first need of it
-and shared by every later dispatch on that loop; the URL, headers, auth, timeouts and TLS setting
-go with each request, so one session, and its keep-alive connections, serves every destination.
-close_http_sessions() closes the running loop's session; a loop ended by asyncio.run (or by any
-runner that finalises async generators) closes its own on the way out.
+and shared by every later dispatch on that loop, whichever destination makes it; the URL,
+headers, auth, timeouts and TLS setting go with each request (HttpSettings, which also name the
+destination for its errors and its User-Agent), so one session, and its keep-alive connections,
+serves every destination. close_http_sessions() closes the running loop's session; a loop ended
+by asyncio.run (or by any runner that finalises async generators) closes its own on the way out.
 
 A dispatch is one request, its body serialised and signed once and sent with one Idempotency-Key
 on every attempt. Answers and failures that may pass (408, 425, 429, most 5xx, lost connections,
 timeouts) are retried with full-jitter exponential back-off or the server's Retry-After, within
 max_attempts and deadline_seconds. An endpoint that could not be reached fails the dispatches
-after it at once for unreachable_backoff_seconds, because Tracardi waits for every dispatch inside
-the /track request.
+after it at once for unreachable_backoff_seconds, whichever destination sends them, because
+Tracardi waits for every dispatch inside the /track request.
 """
 
 import asyncio
@@ -25,6 +25,7 @@ import hmac
 import itertools
 import os
 import random
+import re
 import socket
 import ssl
 import time
@@ -42,8 +43,8 @@ from tracardi.process_engine.destination.transport.outages import Outages
 
 logger = get_logger(__name__)
 
-DESTINATION = {{ py_str(destination_name) }}
-USER_AGENT = f"Tracardi-{{ resource_type }}-destination aiohttp/{aiohttp.__version__}"
+# Tracardi-<resource type>-destination, then this: the User-Agent of every request.
+USER_AGENT_CLIENT = f"aiohttp/{aiohttp.__version__}"
 
 # The session is the process's, shared by every destination on the loop, so these are too: one
 # endpoint may use as many connections as a busy worker has tracks in flight, and leaves a third
@@ -66,6 +67,9 @@ BACKOFF_CAP_SECONDS = 8.0
 RESPONSE_EXCERPT_CHARACTERS = 300
 # Enough of an error response's body for the excerpt, whatever its encoding.
 RESPONSE_EXCERPT_BYTES = 4 * RESPONSE_EXCERPT_CHARACTERS
+# Most of a 2xx answer's body read so that its connection can serve another request; a longer
+# one (or an endless one) closes the connection instead of holding up the dispatch.
+DRAIN_LIMIT_BYTES = 64 * 1024
 
 
 class HttpDeliveryError(Exception):
@@ -104,6 +108,18 @@ class HttpConnectionError(HttpDeliveryError, ConnectionError):
     """The server could not be reached: refused, unresolvable, reset or failed TLS."""
 
 
+class HttpDeadlineError(HttpTimeoutError):
+    """deadline_seconds passed before the next attempt could start, so none was started.
+
+    `last_failure` is the error type of the attempt before, if there was one: whether the
+    endpoint answered it decides, as for any other failure, whether its outage window opens.
+    """
+
+    def __init__(self, message: str, last_failure: type[HttpDeliveryError] | None = None) -> None:
+        super().__init__(message)
+        self.last_failure = last_failure
+
+
 # What makes an endpoint unreachable for the back-off window; an answer, even 5xx, does not.
 UNREACHABLE = (HttpConnectionError, HttpTimeoutError)
 
@@ -111,9 +127,13 @@ UNREACHABLE = (HttpConnectionError, HttpTimeoutError)
 class HttpSettings(NamedTuple):
     """Everything one dispatch's request needs, from the credentials and the init settings.
 
-    A tuple, because one is built for every dispatch.
+    `destination` is the destination's name as Tracardi users see it, which begins every error
+    and warning; `resource_type` its resource type id, which the User-Agent names. A tuple,
+    because one is built for every dispatch.
     """
 
+    destination: str
+    resource_type: str
     url: str
     method: str = "POST"
     auth_type: str = "none"
@@ -234,7 +254,7 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
 
 
 def _settings_error(settings: HttpSettings, problem: str) -> HttpSettingsError:
-    return HttpSettingsError(f"{DESTINATION}: cannot send {settings.method} {_shown(settings.url)}: {problem}")
+    return HttpSettingsError(f"{settings.destination}: cannot send {settings.method} {_shown(settings.url)}: {problem}")
 
 
 def _shown(url: str) -> str:
@@ -260,6 +280,16 @@ def _checked_url(settings: HttpSettings) -> URL:
     if url.user is not None or url.password is not None:
         raise _settings_error(settings, "the url may not hold a user name or password; use auth_type")
     return url
+
+
+# What a product token may hold (RFC 9110's tchar); any other run of characters becomes a dash.
+_NOT_IN_A_TOKEN = re.compile(r"[^A-Za-z0-9!#$%&'*+.^_`|~-]+")
+
+
+def user_agent(resource_type: str) -> str:
+    """Tracardi-<resource type>-destination aiohttp/<version>: ASCII, and safe in a header."""
+    product = _NOT_IN_A_TOKEN.sub("-", resource_type).strip("-")
+    return f"Tracardi-{product + '-' if product else ''}destination {USER_AGENT_CLIENT}"
 
 
 def _has_line_break(text: str) -> bool:
@@ -331,7 +361,7 @@ def _checked(settings: HttpSettings) -> _RequestParts:
     headers = _settings_headers(settings)
     # Here rather than as the session's default, which aiohttp would merge into every request.
     if not any(name.lower() == "user-agent" for name in headers):
-        headers["User-Agent"] = USER_AGENT
+        headers["User-Agent"] = user_agent(settings.resource_type)
     headers.update(_auth_headers(settings))
     headers["Content-Type"] = "application/json"
     timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds, sock_connect=settings.connect_timeout_seconds)
@@ -366,7 +396,7 @@ def prepare(settings: HttpSettings, body: bytes, extra_headers: Mapping[str, str
     url, endpoint, fixed_headers, timeout = _checked(settings)
     if len(body) > settings.max_body_bytes:
         raise HttpPayloadError(
-            f"{DESTINATION}: the body for {settings.method} {shown_url(url)} is {len(body)} bytes, "
+            f"{settings.destination}: the body for {settings.method} {shown_url(url)} is {len(body)} bytes, "
             f"more than max_body_bytes ({settings.max_body_bytes}); it was not sent"
         )
     headers = {**extra_headers, **fixed_headers, IDEMPOTENCY_HEADER: idempotency_key()}
@@ -415,8 +445,11 @@ class _FairGate:
         try:
             await waiter
         except asyncio.CancelledError:
-            if waiter.done() and not waiter.cancelled():
-                self.leave()  # Given a place just as the dispatch was cancelled: pass it on.
+            # Given a place just as the dispatch was cancelled: pass it on. A waiter whose time
+            # ran out in the same turn holds none (its future has the TimeoutError), and giving
+            # one back would let one request more in than the limit.
+            if waiter.done() and not waiter.cancelled() and waiter.exception() is None:
+                self.leave()
             raise
 
     def leave(self) -> None:
@@ -534,6 +567,10 @@ async def send_once(request: PreparedRequest, timeout_seconds: float) -> None:
     entry = _sessions.get(asyncio.get_running_loop())
     if entry is None or entry.session.closed:
         entry = await _loop_session()
+    if not timeout_seconds > 0:
+        # aiohttp takes a total timeout of 0 or less for none at all: such a request could wait for ever.
+        where = f"{request.url.host}:{request.url.port}"
+        raise AttemptFailed(HttpTimeoutError, f"no time left for a request to {where}")
     gate = entry.gates.get(request.endpoint)
     if gate is None:
         gate = entry.gates[request.endpoint] = _FairGate(CONNECTION_LIMIT_PER_HOST)
@@ -557,8 +594,13 @@ async def send_once(request: PreparedRequest, timeout_seconds: float) -> None:
         ) as response:
             status = response.status
             if 200 <= status < 300:
-                # Read to the end, so that the connection can serve the next request.
-                await response.read()
+                # Read to the end, so that the connection can serve the next request: whole when
+                # it says it is short, as almost every answer is, else only so far.
+                length = response.content_length
+                if length is not None and length <= DRAIN_LIMIT_BYTES:
+                    await response.read()
+                else:
+                    await _drain(response)
                 return
             excerpt = await response.content.read(RESPONSE_EXCERPT_BYTES)
             raise _status_problem(status, response.reason, excerpt, response.headers.get("Retry-After"))
@@ -580,17 +622,34 @@ async def send_once(request: PreparedRequest, timeout_seconds: float) -> None:
         gate.leave()
 
 
+async def _drain(response: aiohttp.ClientResponse) -> None:
+    """Read a 2xx body of unknown or great length up to DRAIN_LIMIT_BYTES, then release its
+    connection if that was all, or close it: the rest is not worth the dispatch's time."""
+    content = response.content
+    drained = 0
+    while drained < DRAIN_LIMIT_BYTES and not content.at_eof():
+        drained += len(await content.read(DRAIN_LIMIT_BYTES - drained))
+    if content.at_eof():
+        await response.read()  # Nothing is left: this releases the connection as a whole read does.
+    else:
+        response.close()
+
+
 async def _wait_for_place(gate: _FairGate, request: PreparedRequest, timeout_seconds: float) -> float:
-    """Wait for the gate; return what is left of the attempt's timeout."""
+    """Wait for the gate; return what is left of the attempt's timeout, which is more than 0."""
     started = time.monotonic()
     try:
         await gate.enter(timeout_seconds)
     except asyncio.TimeoutError:
-        where = f"{request.url.host}:{request.url.port}"
-        raise AttemptFailed(
-            HttpTimeoutError, f"no free connection to {where} within {timeout_seconds:.2f} s (all in use)"
-        ) from None
-    return timeout_seconds - (time.monotonic() - started)
+        pass
+    else:
+        left = timeout_seconds - (time.monotonic() - started)
+        if left > 0:
+            return left
+        # A place came just as the time ran out (the loop was held up past the gate's timer).
+        gate.leave()
+    where = f"{request.url.host}:{request.url.port}"
+    raise AttemptFailed(HttpTimeoutError, f"no free connection to {where} within {timeout_seconds:.2f} s (all in use)")
 
 
 def _attempts(count: int) -> str:
@@ -603,28 +662,49 @@ async def send_with_retries(
     timing: Timing,
     attempt: SendOnce = send_once,
 ) -> None:
-    """Send until an attempt succeeds, or fail with the last attempt's error once no retry fits."""
+    """Send until an attempt succeeds, or fail with the last attempt's error once no retry fits.
+
+    No attempt starts once the deadline has passed (a wait that fitted may end after it, on a
+    loop held up): HttpDeadlineError then, rather than an attempt with no time left.
+    """
     started = timing.clock()
     deadline = started + settings.deadline_seconds
     attempts = 0
+    last: AttemptFailed | None = None
     while True:
+        left = deadline - timing.clock()
+        if not left > 0:
+            raise _deadline_passed(request, settings, attempts, settings.deadline_seconds - left, last)
         attempts += 1
         try:
-            await attempt(request, min(settings.timeout_seconds, deadline - timing.clock()))
+            await attempt(request, min(settings.timeout_seconds, left))
             return
         except AttemptFailed as failed:
             now = timing.clock()
             wait, stop = _next_wait(failed, attempts, settings, deadline - now, timing)
             if stop is not None:
                 raise failed.error_type(
-                    f"{DESTINATION}: {request.method} {request.shown_url} failed: {failed.problem} "
+                    f"{settings.destination}: {request.method} {request.shown_url} failed: {failed.problem} "
                     f"({_attempts(attempts)} in {now - started:.2f} s; {stop})"
                 ) from None
             logger.warning(
-                f"{DESTINATION}: attempt {attempts} of {settings.max_attempts} of {request.method} "
+                f"{settings.destination}: attempt {attempts} of {settings.max_attempts} of {request.method} "
                 f"{request.shown_url} failed: {failed.problem}; retrying in {wait:.2f} s"
             )
+            last = failed
             await timing.sleep(wait)
+
+
+def _deadline_passed(
+    request: PreparedRequest, settings: HttpSettings, attempts: int, elapsed: float, last: AttemptFailed | None
+) -> HttpDeadlineError:
+    before = f"{last.problem}; then " if last is not None else ""
+    return HttpDeadlineError(
+        f"{settings.destination}: {request.method} {request.shown_url} failed: {before}deadline_seconds "
+        f"({settings.deadline_seconds:g} s) passed before attempt {attempts + 1} could start "
+        f"({_attempts(attempts)} in {elapsed:.2f} s)",
+        last.error_type if last is not None else None,
+    )
 
 
 def _next_wait(
@@ -662,6 +742,15 @@ async def deliver(
     outages.check(endpoint)
     try:
         await send_with_retries(request, settings, timing or TIMING)
+    except HttpDeadlineError as error:
+        # The attempt before tells whether the endpoint answered; with none, nothing is known.
+        if error.last_failure is None:
+            outages.release(endpoint)
+        elif issubclass(error.last_failure, UNREACHABLE):
+            outages.failed(endpoint, error, settings.unreachable_backoff_seconds)
+        else:
+            outages.succeeded(endpoint)
+        raise
     except UNREACHABLE as error:
         outages.failed(endpoint, error, settings.unreachable_backoff_seconds)
         raise
