@@ -40,5 +40,7 @@ async def test_the_record_goes_to_the_shared_delivery_with_settings_made_once(mo
     # What is the destination's goes with the settings: its name for errors, its type for the User-Agent.
     assert first.destination == WEBHOOK_RESOURCE.name
     assert first.resource_type == WEBHOOK_RESOURCE.id
-    assert first.url == VALID_CREDENTIALS["url"] and first.timeout_seconds == VALID_INIT["timeout_seconds"]
+    connector = make_connector()
+    assert first.url == str(connector.credentials().url)
+    assert first.timeout_seconds == connector.configuration().timeout_seconds
     assert body == b'{"a":1}' and headers["tracardi-kind"] == "event" and headers["tracardi-event-id"] == EVENT.id

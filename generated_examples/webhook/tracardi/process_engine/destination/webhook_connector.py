@@ -3,13 +3,14 @@
 Sends Tracardi profiles and events to Webhook as JSON over HTTP.
 """
 
+import functools
 from typing import Literal
 
 from pydantic import AnyUrl, BaseModel, ConfigDict, Field, SecretStr
 
 from tracardi.process_engine.destination.transport import require_runtime
 from tracardi.process_engine.destination.transport.connector import RecordConnector
-from tracardi.process_engine.destination.transport.http import HttpSettings, deliver
+from tracardi.process_engine.destination.transport.http import deliver, http_settings
 from tracardi.process_engine.destination.transport.record import DispatchRecord
 from tracardi.process_engine.destination.transport.validation import derived_once
 
@@ -102,32 +103,7 @@ class WebhookConfiguration(BaseModel):
     )
 
 
-def _secret(value: SecretStr | None) -> str | None:
-    return value.get_secret_value() if value is not None else None
-
-
-def _http_settings(credentials: WebhookCredentials, configuration: WebhookConfiguration) -> HttpSettings:
-    return HttpSettings(
-        destination=DESTINATION_NAME,
-        resource_type="webhook",
-        url=str(credentials.url),
-        method=configuration.method,
-        auth_type=credentials.auth_type,
-        token=_secret(credentials.token),
-        username=credentials.username,
-        password=_secret(credentials.password),
-        api_key_header=credentials.api_key_header,
-        signing_secret=_secret(credentials.signing_secret),
-        headers=tuple(configuration.headers.items()),
-        timeout_seconds=configuration.timeout_seconds,
-        connect_timeout_seconds=configuration.connect_timeout_seconds,
-        max_attempts=configuration.max_attempts,
-        deadline_seconds=configuration.deadline_seconds,
-        max_retry_after_seconds=configuration.max_retry_after_seconds,
-        verify_tls=configuration.verify_tls,
-        max_body_bytes=configuration.max_body_bytes,
-        unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
-    )
+_http_settings = functools.partial(http_settings, DESTINATION_NAME, "webhook")
 
 
 class WebhookConnector(RecordConnector[WebhookCredentials, WebhookConfiguration]):

@@ -33,9 +33,10 @@ import uuid
 from collections import deque
 from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import aiohttp
+from pydantic import SecretStr
 from yarl import URL
 
 from tracardi.exceptions.log_handler import get_logger
@@ -168,6 +169,100 @@ class HttpSettings(NamedTuple):
 
 def _hidden(secret: str | None) -> str | None:
     return "***" if secret else secret
+
+
+class CredentialsFields(Protocol):
+    """What http_settings() reads of an HTTP destination's credentials model."""
+
+    @property
+    def url(self) -> object: ...
+
+    @property
+    def auth_type(self) -> str: ...
+
+    @property
+    def token(self) -> SecretStr | None: ...
+
+    @property
+    def username(self) -> str | None: ...
+
+    @property
+    def password(self) -> SecretStr | None: ...
+
+    @property
+    def api_key_header(self) -> str: ...
+
+    @property
+    def signing_secret(self) -> SecretStr | None: ...
+
+
+class ConfigurationFields(Protocol):
+    """What http_settings() reads of an HTTP destination's init model."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def headers(self) -> dict[str, str]: ...
+
+    @property
+    def timeout_seconds(self) -> float: ...
+
+    @property
+    def connect_timeout_seconds(self) -> float: ...
+
+    @property
+    def max_attempts(self) -> int: ...
+
+    @property
+    def deadline_seconds(self) -> float: ...
+
+    @property
+    def max_retry_after_seconds(self) -> float: ...
+
+    @property
+    def verify_tls(self) -> bool: ...
+
+    @property
+    def max_body_bytes(self) -> int: ...
+
+    @property
+    def unreachable_backoff_seconds(self) -> float: ...
+
+
+def http_settings(
+    destination: str, resource_type: str, credentials: CredentialsFields, configuration: ConfigurationFields
+) -> HttpSettings:
+    """The request settings a destination's validated models ask for.
+
+    Every HTTP destination has these fields, their names and types fixed by the transport; a
+    connector binds its name and resource type (functools.partial) and derives these once.
+    """
+    return HttpSettings(
+        destination=destination,
+        resource_type=resource_type,
+        url=str(credentials.url),
+        method=configuration.method,
+        auth_type=credentials.auth_type,
+        token=_secret(credentials.token),
+        username=credentials.username,
+        password=_secret(credentials.password),
+        api_key_header=credentials.api_key_header,
+        signing_secret=_secret(credentials.signing_secret),
+        headers=tuple(configuration.headers.items()),
+        timeout_seconds=configuration.timeout_seconds,
+        connect_timeout_seconds=configuration.connect_timeout_seconds,
+        max_attempts=configuration.max_attempts,
+        deadline_seconds=configuration.deadline_seconds,
+        max_retry_after_seconds=configuration.max_retry_after_seconds,
+        verify_tls=configuration.verify_tls,
+        max_body_bytes=configuration.max_body_bytes,
+        unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
+    )
+
+
+def _secret(value: SecretStr | None) -> str | None:
+    return value.get_secret_value() if value is not None else None
 
 
 @dataclass(frozen=True)
