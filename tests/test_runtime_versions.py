@@ -172,7 +172,7 @@ def test_update_moves_a_destination_from_before_the_runtime_onto_it(
         assert (checkout / f"tracardi/process_engine/destination/{module}_{name}.py").is_file()
     commit_all(checkout, "rendered before the runtime")
     connector.write_text(
-        connector.read_text() + "\n\n# The author's note, kept across the update.\n"
+        "# The author's note, kept across the update.\n" + connector.read_text()
     )
     commit_all(checkout, "the author's edit")
     answers_file = f".copier-answers.destination-{module}.yml"
@@ -195,7 +195,9 @@ def test_update_moves_a_destination_from_before_the_runtime_onto_it(
     assert not leftovers, leftovers
     assert not list(checkout.rglob("*.rej")), "the update left rejected hunks"
     assert (checkout / RUNTIME / "__init__.py").is_file()
-    assert connector.read_text().endswith("\n# The author's note, kept across the update.\n")
+    # At the top, which no template version changes: an edit beside changed lines would show
+    # as a conflict to resolve, as any update's does.
+    assert connector.read_text().startswith("# The author's note, kept across the update.\n")
     result = run_rendered_tests(checkout, "test/unit")
     assert (result.failed, result.skipped) == (0, 0), result.output
     assert result.passed > 0, result.output
