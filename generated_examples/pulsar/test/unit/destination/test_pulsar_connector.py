@@ -4,157 +4,29 @@ from typing import Any
 
 import destination_contract
 import pytest
-from pytest_mock import MockerFixture
+from destination_contract import EVENT, PROFILE, SESSION
 
-from tracardi.domain.entity import Entity
-from tracardi.domain.event import Event
-from tracardi.domain.event_metadata import EventMetadata
-from tracardi.domain.profile import Profile
-from tracardi.domain.session import Session, SessionMetadata
-from tracardi.domain.time import EventTime
-from tracardi.process_engine.destination.pulsar_connector import (
-    DESTINATION_NAME,
-    PulsarConfiguration,
-    PulsarConnector,
-    PulsarCredentials,
-)
-from tracardi.process_engine.destination.transport.record import DispatchRecord, PayloadError
-from tracardi.process_engine.destination.transport.validation import SettingsError
+from tracardi.process_engine.destination.pulsar_connector import PulsarConnector
+from tracardi.process_engine.destination.transport.record import PayloadError
 from tracardi.service.setup.destinations.pulsar_resource import PULSAR_RESOURCE
 
-# A value each field accepts, and one of the wrong type.
-VALID_CREDENTIALS: dict[str, Any] = {
-    "host": "scheme://host-1:6650,host-2:6650",
-    "token": "s3cr3t-value",
-}
-VALID_INIT: dict[str, Any] = {
-    "topic": "sample text",
-    "partition_key": "none",
-    "compression": "snappy",
-    "batching_enabled": True,
-    "batching_max_publish_delay_ms": 7,
-    "max_pending_messages": 7,
-    "connect_timeout_seconds": 7,
-    "send_timeout_seconds": 7,
-    "properties": {
-        "key": "value",
-    },
-    "unreachable_backoff_seconds": 2.5,
-}
-WRONG_CREDENTIALS: dict[str, Any] = {
-    "host": "not a url",
-    "token": 12,
-}
-WRONG_INIT: dict[str, Any] = {
-    "topic": 12,
-    "partition_key": "not-one-of-the-choices",
-    "compression": "not-one-of-the-choices",
-    "batching_enabled": "maybe",
-    "batching_max_publish_delay_ms": "seven",
-    "max_pending_messages": "seven",
-    "connect_timeout_seconds": "seven",
-    "send_timeout_seconds": "seven",
-    "properties": [
-        "not",
-        "a",
-        "dict",
-    ],
-    "unreachable_backoff_seconds": "two and a half",
-}
 
-PROFILE = Profile(id="profile-1")
-SESSION = Session(id="session-1", metadata=SessionMetadata())
-EVENT = Event(id="event-1", type="page-view", metadata=EventMetadata(time=EventTime()), source=Entity(id="source-1"))
-
-
-def make_connector(
-    *,
-    debug: bool = False,
-    production: dict[str, Any] | None = None,
-    test: dict[str, Any] | None = None,
-    init: dict[str, Any] | None = None,
-) -> PulsarConnector:
-    connector: PulsarConnector = destination_contract.make_connector(
-        PulsarConnector,
-        PULSAR_RESOURCE,
-        VALID_CREDENTIALS if production is None else production,
-        VALID_INIT if init is None else init,
-        debug=debug,
-        test_credentials=test,
-    )
+def make_connector(**settings: Any) -> PulsarConnector:
+    """The connector as Tracardi builds it for a dispatch: sample settings unless given."""
+    connector: PulsarConnector = destination_contract.make_connector(PulsarConnector, PULSAR_RESOURCE, **settings)
     return connector
 
 
 def test_the_registration_agrees_with_the_models() -> None:
-    destination_contract.check_registration(
-        PULSAR_RESOURCE, PulsarConnector, PulsarCredentials, PulsarConfiguration, VALID_INIT
-    )
+    destination_contract.check_registration(PULSAR_RESOURCE, PulsarConnector)
 
 
-def test_models_accept_valid_values() -> None:
-    assert make_connector().credentials() == PulsarCredentials.model_validate(VALID_CREDENTIALS)
-    assert make_connector().configuration() == PulsarConfiguration.model_validate(VALID_INIT)
+def test_the_models_take_valid_settings_and_refuse_wrong_ones_naming_the_field() -> None:
+    destination_contract.check_models(PULSAR_RESOURCE, PulsarConnector)
 
 
-@pytest.mark.parametrize("field", list(WRONG_CREDENTIALS))
-def test_wrong_credential_type_is_refused_naming_the_field(field: str) -> None:
-    production = {**VALID_CREDENTIALS, field: WRONG_CREDENTIALS[field]}
-    with pytest.raises(SettingsError, match=rf"production credentials.*\b{field}:"):
-        make_connector(production=production).credentials()
-
-
-def test_debug_selects_test_credentials() -> None:
-    debug_connector = make_connector(debug=True, production=WRONG_CREDENTIALS, test=VALID_CREDENTIALS)
-    assert debug_connector.credentials() == PulsarCredentials.model_validate(VALID_CREDENTIALS)
-    with pytest.raises(SettingsError, match="production credentials"):
-        make_connector(production=WRONG_CREDENTIALS, test=VALID_CREDENTIALS).credentials()
-
-
-@pytest.mark.parametrize("field", list(WRONG_INIT))
-def test_wrong_init_type_is_refused_naming_the_field(field: str) -> None:
-    with pytest.raises(SettingsError, match=rf"init settings.*\b{field}:"):
-        make_connector(init={**VALID_INIT, field: WRONG_INIT[field]}).configuration()
-
-
-def test_secrets_are_masked() -> None:
-    credentials = make_connector().credentials()
-    for text in (repr(credentials), str(credentials), credentials.model_dump_json()):
-        assert VALID_CREDENTIALS["token"] not in text
-
-
-def test_settings_errors_do_not_repeat_secrets() -> None:
-    probe = "host"
-    with pytest.raises(SettingsError) as raised:
-        make_connector(production={**VALID_CREDENTIALS, probe: WRONG_CREDENTIALS[probe]}).credentials()
-    assert VALID_CREDENTIALS["token"] not in str(raised.value)
-
-
-@pytest.mark.asyncio
-async def test_dispatch_event_hands_the_mapped_data_to_the_transport(mocker: MockerFixture) -> None:
-    send = mocker.patch.object(PulsarConnector, "_send", autospec=True)
-    connector = make_connector()
-    data = {"email": "ann@example.com", "visits": 3}
-    await connector.dispatch_event(data, profile=PROFILE, session=SESSION, event=EVENT)
-    record = DispatchRecord(DESTINATION_NAME, "event", data, "profile-1", "session-1", "event-1", "page-view")
-    send.assert_awaited_once_with(connector, connector.credentials(), connector.configuration(), record)
-
-
-@pytest.mark.asyncio
-async def test_dispatch_profile_hands_the_mapped_data_to_the_transport(mocker: MockerFixture) -> None:
-    send = mocker.patch.object(PulsarConnector, "_send", autospec=True)
-    connector = make_connector(debug=True)
-    data = {"traits": {"plan": "pro"}}
-    await connector.dispatch_profile(data, profile=PROFILE, session=None, changed_fields=[{"traits.plan": "pro"}])
-    record = DispatchRecord(DESTINATION_NAME, "profile", data, "profile-1", None)
-    send.assert_awaited_once_with(connector, connector.credentials(), connector.configuration(), record)
-
-
-@pytest.mark.asyncio
-async def test_dispatch_with_bad_init_sends_nothing(mocker: MockerFixture) -> None:
-    send = mocker.patch.object(PulsarConnector, "_send", autospec=True)
-    with pytest.raises(SettingsError, match="init settings"):
-        await make_connector(init=WRONG_INIT).dispatch_event({}, profile=PROFILE, session=SESSION, event=EVENT)
-    send.assert_not_awaited()
+def test_no_secret_shows_in_the_credentials_or_their_errors() -> None:
+    destination_contract.check_secrets_hidden(PULSAR_RESOURCE, PulsarConnector)
 
 
 @pytest.mark.asyncio

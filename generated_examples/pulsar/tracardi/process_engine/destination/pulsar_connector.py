@@ -3,19 +3,16 @@
 Publishes Tracardi profiles and events to an Apache Pulsar topic as JSON messages.
 """
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_core import MultiHostUrl
 
-from tracardi.domain.event import Event
-from tracardi.domain.profile import Profile
-from tracardi.domain.session import Session
-from tracardi.process_engine.destination.destination_interface import DestinationInterface
 from tracardi.process_engine.destination.transport import require_runtime
+from tracardi.process_engine.destination.transport.connector import RecordConnector
 from tracardi.process_engine.destination.transport.pulsar import partition_key, producer_settings, publish
-from tracardi.process_engine.destination.transport.record import DispatchRecord, event_record, profile_record
-from tracardi.process_engine.destination.transport.validation import derived_once, validated_once
+from tracardi.process_engine.destination.transport.record import DispatchRecord
+from tracardi.process_engine.destination.transport.validation import derived_once
 
 require_runtime("1.0.0", __file__)
 
@@ -39,6 +36,14 @@ class PulsarCredentials(BaseModel):
     token: SecretStr | None = Field(
         default=None,
         description="JWT for Pulsar token authentication. Leave it out when the broker does not check tokens.",
+    )
+    ssl_ca_file: str = Field(
+        default="",
+        description=(
+            "Path to a PEM file of the certificate authorities to trust with pulsar+ssl://, for brokers whose "
+            "certificates an internal CA signed; empty means the public ones the Pulsar client trusts by default "
+            "(certifi's). Host names are always checked. Refused with pulsar://, which uses no TLS."
+        ),
     )
 
 
@@ -97,30 +102,12 @@ class PulsarConfiguration(BaseModel):
     )
 
 
-class PulsarConnector(DestinationInterface):
+class PulsarConnector(RecordConnector[PulsarCredentials, PulsarConfiguration]):
     """Tracardi builds a new instance for every dispatch, so nothing is kept on the instance."""
 
-    async def dispatch_profile(
-        self,
-        data: Any,
-        profile: Profile | None,
-        session: Session | None,
-        changed_fields: list[dict[str, Any]] | None = None,
-    ) -> None:
-        record = profile_record(DESTINATION_NAME, data, profile, session)
-        await self._send(self.credentials(), self.configuration(), record)
-
-    async def dispatch_event(self, data: Any, profile: Profile | None, session: Session | None, event: Event) -> None:
-        record = event_record(DESTINATION_NAME, data, profile, session, event)
-        await self._send(self.credentials(), self.configuration(), record)
-
-    def credentials(self) -> PulsarCredentials:
-        """Test credentials in debug mode, production credentials otherwise."""
-        what = "test credentials" if self.debug else "production credentials"
-        return validated_once(PulsarCredentials, self._get_credentials() or {}, what, DESTINATION_NAME)
-
-    def configuration(self) -> PulsarConfiguration:
-        return validated_once(PulsarConfiguration, self.destination.destination.init, "init settings", DESTINATION_NAME)
+    destination_name = DESTINATION_NAME
+    credentials_model = PulsarCredentials
+    configuration_model = PulsarConfiguration
 
     async def _send(
         self, credentials: PulsarCredentials, configuration: PulsarConfiguration, record: DispatchRecord

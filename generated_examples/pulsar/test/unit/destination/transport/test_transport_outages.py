@@ -1,10 +1,11 @@
 """The back-off after an outage: fail fast during the window, then one probe, then recovery."""
 
 import asyncio
+import gc
 
 import pytest
 
-from tracardi.process_engine.destination.transport.outages import Outages
+from tracardi.process_engine.destination.transport.outages import Outages, _Outage
 
 
 class Clock:
@@ -91,16 +92,32 @@ def test_attempt_that_succeeds_ends_the_outage(outages: Outages, clock: Clock) -
     outages.check(ENDPOINT)
 
 
-@pytest.mark.parametrize("error", [ValueError("bad payload"), asyncio.CancelledError()])
-def test_attempt_ending_otherwise_lets_the_next_dispatch_probe(
-    outages: Outages, clock: Clock, error: BaseException
-) -> None:
+def test_an_answer_even_a_refusal_ends_the_outage(outages: Outages, clock: Clock) -> None:
+    # The broker refused the credentials, or the server answered 403: it can be reached.
     outages.failed(ENDPOINT, Unreachable("down"), 5.0)
     clock.now += 5.0
-    with pytest.raises(type(error)), outages.attempt(ENDPOINT, 5.0, unreachable=(Unreachable,)):
-        raise error
+    with pytest.raises(PermissionError), outages.attempt(ENDPOINT, 5.0, unreachable=(Unreachable,)):
+        raise PermissionError("token refused")
+    outages.check(ENDPOINT)
+    outages.check(ENDPOINT)
+
+
+def test_a_cancelled_probe_lets_the_next_dispatch_probe(outages: Outages, clock: Clock) -> None:
+    outages.failed(ENDPOINT, Unreachable("down"), 5.0)
+    clock.now += 5.0
+    with pytest.raises(asyncio.CancelledError), outages.attempt(ENDPOINT, 5.0, unreachable=(Unreachable,)):
+        raise asyncio.CancelledError()
     outages.check(ENDPOINT)
     with pytest.raises(Unreachable):
+        outages.check(ENDPOINT)
+
+
+def test_the_window_keeps_the_message_but_not_the_error_and_its_frames(outages: Outages) -> None:
+    error = Unreachable("Cannot reach the broker")
+    outages.failed(ENDPOINT, error, 5.0)
+    referrers = [holder for holder in gc.get_referrers(error) if holder is not error]
+    assert not any(isinstance(holder, _Outage) or holder is outages for holder in referrers)
+    with pytest.raises(Unreachable, match=r"^Cannot reach the broker; not tried again"):
         outages.check(ENDPOINT)
 
 

@@ -43,6 +43,19 @@ def test_a_profile_record_leaves_out_what_is_not_known() -> None:
     assert record.properties() == {"tracardi-kind": "profile", "tracardi-profile-id": "profile-1"}
 
 
+def test_a_profile_record_names_the_changed_fields_once_each_without_their_values() -> None:
+    changes: list[dict[str, Any]] = [
+        {"field": "traits.plan", "value": "pro", "old_value": "free", "type": "profile"},
+        {"field": "data.contact.email", "value": "ann@example.com", "old_value": None, "type": "profile"},
+        {"field": "traits.plan", "value": "team", "old_value": "pro", "type": "profile"},
+    ]
+    record = profile_record("Acme", {}, Profile(id="profile-1"), None, changes)
+    assert record.changed_fields == ("traits.plan", "data.contact.email")
+    assert record.properties()["tracardi-changed-fields"] == '["traits.plan","data.contact.email"]'
+    assert "ann@example.com" not in str(record.properties())
+    assert "tracardi-changed-fields" not in profile_record("Acme", {}, None, None, []).properties()
+
+
 def test_json_payload_is_compact_utf8_with_dates_uuids_and_decimals_as_strings() -> None:
     data = {
         "at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),

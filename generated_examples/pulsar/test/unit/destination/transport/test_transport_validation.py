@@ -39,6 +39,16 @@ def test_an_error_names_the_destination_what_and_each_field_but_no_secret() -> N
 
 
 @pytest.mark.parametrize("validate", [validated, validated_once])
+def test_a_secret_left_at_its_placeholder_is_refused_naming_the_field(validate: Any) -> None:
+    with pytest.raises(
+        SettingsError, match=r"production credentials for the Acme destination: token: still the placeholder"
+    ):
+        validate(Credentials, {"host": "broker", "token": "<token>"}, "production credentials", "Acme")
+    # Only the very placeholder: a secret that merely looks like one is the user's.
+    assert validate(Credentials, {"host": "broker", "token": "<tok>"}, "production credentials", "Acme")
+
+
+@pytest.mark.parametrize("validate", [validated, validated_once])
 def test_bad_settings_are_refused_every_time_not_only_the_first(validate: Any) -> None:
     for _ in range(2):
         with pytest.raises(SettingsError, match=r"init settings for the Acme destination: retries: "):

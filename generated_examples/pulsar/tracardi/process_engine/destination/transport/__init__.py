@@ -27,11 +27,17 @@ def require_runtime(version: str, connector_file: str) -> None:
     if have[0] == need[0] and have >= need:
         return
     module = connector_file.replace("\\", "/").rsplit("/", 1)[-1].removesuffix(".py").removesuffix("_connector")
+    answers = f".copier-answers.destination-{module}.yml"
+    runtime = f"tracardi/process_engine/destination/transport/ holds the transport runtime {RUNTIME_VERSION}"
     if have[0] > need[0]:
-        fix = f"copier update --answers-file .copier-answers.destination-{module}.yml"
-    else:
-        fix = f"copier update --overwrite --answers-file .copier-answers.destination-{module}.yml"
+        raise RuntimeVersionError(
+            f"{connector_file} was rendered for the runtime {version}, but {runtime}, which no longer serves it. "
+            f"Update the destination, in the checkout: copier update --answers-file {answers}"
+        )
+    # The runtime files were kept when a newer destination was rendered: render them again from
+    # that destination's template version, leaving its own files as they are.
     raise RuntimeVersionError(
-        f"{connector_file} needs the destination transport runtime {version}, but "
-        f"tracardi/process_engine/destination/transport/ holds {RUNTIME_VERSION}; in the checkout, run: {fix}"
+        f"{connector_file} needs the runtime {version} or a newer {need[0]}.x, but {runtime}. "
+        f"Bring the runtime up to date, in the checkout: copier recopy --defaults --overwrite --vcs-ref :current: "
+        f"--exclude '*{module}*' --answers-file {answers}"
     )

@@ -6,6 +6,10 @@ cannot reach the endpoint pays that timeout and its error is remembered; for the
 window after it, dispatches to the same endpoint fail at once with the same error. When the
 window has passed, one dispatch tries again (the probe) while the others keep failing fast,
 and once it gets through, dispatches flow again.
+
+One rule for every transport: an endpoint is unreachable when it could not be connected to or
+did not answer in time; any answer, a refusal or an error among them, shows that it can be
+reached and ends its window; a dispatch cancelled on the way says nothing either way.
 """
 
 import time
@@ -15,7 +19,10 @@ from dataclasses import dataclass
 
 @dataclass
 class _Outage:
-    error: Exception
+    # The error's type and message, not the error: its traceback holds the frames of the failed
+    # dispatch, body and credentials included, for as long as the endpoint stays away.
+    error_type: type[Exception]
+    message: str
     until: float
     probing: bool = False
 
@@ -41,11 +48,11 @@ class Outages:
             outage.probing = True
             return
         wait = f"another {left:.1f} s" if left > 0 else "until the attempt under way has finished"
-        raise type(outage.error)(f"{outage.error}; not tried again for {wait}")
+        raise outage.error_type(f"{outage.message}; not tried again for {wait}")
 
     def failed(self, key: Hashable, error: Exception, window_seconds: float) -> None:
         """`key` could not be reached: fail fast for `window_seconds` from now."""
-        self._outages[key] = _Outage(error, self._clock() + window_seconds)
+        self._outages[key] = _Outage(type(error), str(error), self._clock() + window_seconds)
 
     def succeeded(self, key: Hashable) -> None:
         self._outages.pop(key, None)
@@ -62,8 +69,9 @@ class Outages:
         window_seconds: float,
         unreachable: tuple[type[Exception], ...],
     ) -> "_Attempt":
-        """check(), then report how the `with` block went: an `unreachable` error starts a window,
-        success ends one, and anything else (a bad payload, a cancelled dispatch) says nothing."""
+        """check(), then report how the `with` block went: an `unreachable` error starts a window;
+        success or any other error (the endpoint answered) ends one; a cancelled dispatch says
+        nothing. Checks that need no endpoint (settings, payload) belong before the block."""
         self.check(key)
         return _Attempt(self, key, window_seconds, unreachable)
 
@@ -88,9 +96,9 @@ class _Attempt:
         return None
 
     def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
-        if error is None:
-            self.outages.succeeded(self.key)
-        elif isinstance(error, self.unreachable):
+        if isinstance(error, self.unreachable):
             self.outages.failed(self.key, error, self.window_seconds)
+        elif error is None or isinstance(error, Exception):
+            self.outages.succeeded(self.key)
         else:
             self.outages.release(self.key)

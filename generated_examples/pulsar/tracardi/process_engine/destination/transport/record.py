@@ -29,6 +29,9 @@ class DispatchRecord(NamedTuple):
     session_id: str | None
     event_id: str | None = None
     event_type: str | None = None
+    # The profile fields this dispatch reports as changed, by path: names only, so that no value
+    # (old or new, often personal) travels in a header that proxies log.
+    changed_fields: tuple[str, ...] = ()
 
     def properties(self) -> dict[str, str]:
         """Routing facts, so consumers need not parse the payload to route it."""
@@ -41,6 +44,8 @@ class DispatchRecord(NamedTuple):
             values["tracardi-event-id"] = self.event_id
         if self.event_type is not None:
             values["tracardi-event-type"] = self.event_type
+        if self.changed_fields:
+            values["tracardi-changed-fields"] = JSON_ENCODER.encode(self.changed_fields)
         return values
 
     def json_payload(self) -> bytes:
@@ -53,10 +58,18 @@ class DispatchRecord(NamedTuple):
 
 
 # Profile and session may be None, wider than Tracardi's interface says: its dispatcher may pass None.
-def profile_record(destination: str, data: Any, profile: Profile | None, session: Session | None) -> DispatchRecord:
+def profile_record(
+    destination: str,
+    data: Any,
+    profile: Profile | None,
+    session: Session | None,
+    changed_fields: list[dict[str, Any]] | None = None,
+) -> DispatchRecord:
     profile_id = profile.id if profile is not None else None
     session_id = session.id if session is not None else None
-    return DispatchRecord(destination, "profile", data, profile_id, session_id)
+    # Tracardi's change log holds an entry per change; its "field" is the changed field's path.
+    fields = tuple(dict.fromkeys(str(change["field"]) for change in changed_fields or () if change.get("field")))
+    return DispatchRecord(destination, "profile", data, profile_id, session_id, changed_fields=fields)
 
 
 def event_record(

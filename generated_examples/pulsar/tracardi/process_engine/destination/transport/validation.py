@@ -6,7 +6,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple, TypeVar, cast
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 CredentialsT = TypeVar("CredentialsT", bound=BaseModel)
@@ -24,11 +24,27 @@ class SettingsError(ValueError):
 def validated(model: type[ModelT], values: dict[str, Any], what: str, destination: str) -> ModelT:
     """`values` as `model`, or a SettingsError naming each field that does not fit."""
     try:
-        return model.model_validate(values)
+        result = model.model_validate(values)
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         # `from None`: the ValidationError repeats the input, secrets included, and Tracardi logs the whole chain.
         raise SettingsError(f"Invalid {what} for the {destination} destination: {problems}") from None
+    placeholders = _placeholder_secrets(result)
+    if placeholders:
+        raise SettingsError(f"Invalid {what} for the {destination} destination: {'; '.join(placeholders)}")
+    return result
+
+
+def _placeholder_secrets(result: BaseModel) -> list[str]:
+    # A secret's registration starts it as "<name>" (the secret row of copier.yml's field_types);
+    # left so, it would be sent as the token or sign every body.
+    found = []
+    for name, field in type(result).model_fields.items():
+        value = getattr(result, name)
+        key = field.alias or name
+        if isinstance(value, SecretStr) and value.get_secret_value() == f"<{key}>":
+            found.append(f"{key}: still the placeholder <{key}>; set the real secret")
+    return found
 
 
 # Tracardi builds a new connector for every dispatch but hands each the settings its cache
