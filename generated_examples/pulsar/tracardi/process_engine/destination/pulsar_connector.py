@@ -41,8 +41,8 @@ class PulsarCredentials(BaseModel):
         default="",
         description=(
             "Path to a PEM file of the certificate authorities to trust with pulsar+ssl://, for brokers whose "
-            "certificates an internal CA signed; empty means the public ones the Pulsar client trusts by default "
-            "(certifi's). Host names are always checked. Refused with pulsar://, which uses no TLS."
+            "certificates an internal CA signed; empty means the system's. Host names are always checked. Refused with "
+            "pulsar://, which uses no TLS."
         ),
     )
 
