@@ -378,3 +378,18 @@ async def test_a_certificate_that_does_not_verify_fails_at_once_and_starts_no_ba
     assert handshake.call_count == 2
     client.assert_not_called()
     assert not isinstance(refused.value, PulsarConnectionError)
+
+
+@pytest.mark.asyncio
+async def test_a_connect_error_of_the_client_over_tls_mentions_the_advertised_address(mocker: MockerFixture) -> None:
+    # The handshake verified the service URL's broker; the client's lookup may lead elsewhere.
+    class ConnectError(Exception):
+        pass
+
+    mocker.patch.object(pulsar, "Client", side_effect=ConnectError())
+    mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
+    with pytest.raises(PulsarConnectionError, match="certificate that does not name the address the broker advertises"):
+        await get_producer(TLS_SETTINGS)
+    with pytest.raises(PulsarConnectionError) as plain:
+        await get_producer(SETTINGS)
+    assert "certificate" not in str(plain.value)

@@ -225,10 +225,15 @@ def _delivery_error(error_name: str, settings: ProducerSettings) -> PulsarDelive
     if error_name in ("AlreadyClosed", "ProducerNotInitialized"):
         return ProducerClosedError(f"The producer for {where} is closed ({error_name})")
     if error_name in ("Timeout", "ConnectError", "NotConnected", "LookupError"):
+        # The handshake verified the service URL's broker, but the client goes on to the address
+        # the broker advertises, and says no more than ConnectError if its certificate fails there.
+        hint = ""
+        if error_name == "ConnectError" and settings.service_url.startswith(TLS_SCHEME):
+            hint = "; over TLS, also a certificate that does not name the address the broker advertises"
         return PulsarConnectionError(
             f"Apache Pulsar did not answer for {where} within "
             f"{settings.connect_timeout_seconds} s to connect or "
-            f"{settings.send_timeout_seconds} s to acknowledge ({error_name})"
+            f"{settings.send_timeout_seconds} s to acknowledge ({error_name}{hint})"
         )
     return PulsarDeliveryError(f"Apache Pulsar failed for {where} ({error_name})")
 
