@@ -11,9 +11,9 @@ accepts the token, which the Pulsar client itself never reports.
 
 Over pulsar+ssl:// the broker's certificate must verify against ssl_ca_file (or, when it is
 empty, the system's certificate authorities) for the host name of the service URL, in the
-handshake and in the client alike. The handshake sees
-OpenSSL's reason where the client reports a bare ConnectError, so a certificate that does not
-verify fails at once, saying why, and starts no back-off: the broker answered.
+handshake and in the client alike. The handshake sees OpenSSL's reason where the client reports
+a bare ConnectError, so a certificate that does not verify fails at once, saying why, and
+starts no back-off: the broker answered.
 
 Nothing here blocks the event loop: producers are created on a worker thread, and sends use
 the client's own threads, their acknowledgements handed back to the loop that is waiting.
