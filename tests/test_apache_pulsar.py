@@ -21,6 +21,10 @@ BROKER_VARIABLES = (
     "PULSAR_SERVICE_URL",
     "PULSAR_TOKEN",
     "PULSAR_UNPRIVILEGED_TOKEN",
+    # Its TLS port, with the CA that signed its certificate and an address the certificate lacks.
+    "PULSAR_SSL_SERVICE_URL",
+    "PULSAR_SSL_CA_FILE",
+    "PULSAR_SSL_MISMATCH_SERVICE_URL",
     # The broker's own, smaller message size limit, which the too-large test then checks.
     "PULSAR_MAX_MESSAGE_SIZE",
 )

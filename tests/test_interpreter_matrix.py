@@ -136,7 +136,14 @@ def test_interpreters_are_found_where_pyenv_keeps_them(
     assert find_interpreter("3.10") == tmp_path / "versions/3.10.13/bin/python3.10"
 
 
-APACHE_PULSAR = ("PULSAR_SERVICE_URL", "PULSAR_TOKEN", "PULSAR_UNPRIVILEGED_TOKEN")
+APACHE_PULSAR = (
+    "PULSAR_SERVICE_URL",
+    "PULSAR_TOKEN",
+    "PULSAR_UNPRIVILEGED_TOKEN",
+    "PULSAR_SSL_SERVICE_URL",
+    "PULSAR_SSL_CA_FILE",
+    "PULSAR_SSL_MISMATCH_SERVICE_URL",
+)
 
 
 @pytest.mark.parametrize("cell", [MATRIX[0], MATRIX[-1]], ids=lambda cell: cell.name)

@@ -275,6 +275,33 @@ def test_add_transport_fields_appends_only_what_the_answers_lack() -> None:
     assert with_transport_fields({"transport": "carrier-pigeon"}, transports) is None
 
 
+def test_the_1_0_0_migration_gives_older_pulsar_answers_ssl_ca_file() -> None:
+    """Answers recorded before pulsar read ssl_ca_file get it as the table gives it, from an
+    add_transport_fields migration of 1.0.0, so `copier update` does not refuse them."""
+    copier_yml = yaml.safe_load((EXAMPLES.parent / "copier.yml").read_text())
+    migrations = [
+        entry
+        for entry in copier_yml["_migrations"]
+        if "add_transport_fields.py" in str(entry["command"])
+    ]
+    assert "1.0.0" in [entry["version"] for entry in migrations]
+    with_transport_fields = load_script("migrations/add_transport_fields.py").with_transport_fields
+    transports = copier_yml["transports"]["default"]
+    (table_field,) = [
+        f for f in transports["pulsar"]["credential_fields"] if f["name"] == "ssl_ca_file"
+    ]
+    recorded = yaml.safe_load((EXAMPLES / "pulsar" / ANSWERS).read_text())
+    older = {
+        **recorded,
+        "credential_fields": [
+            f for f in recorded["credential_fields"] if f["name"] != "ssl_ca_file"
+        ],
+    }
+    migrated = with_transport_fields(older, transports)
+    assert migrated["credential_fields"] == [*older["credential_fields"], table_field]
+    assert migrated["init_fields"] == recorded["init_fields"]
+
+
 def test_the_committed_example_records_a_relative_source_and_no_commit() -> None:
     """So regenerating it on a new commit changes nothing, and the drift test stays quiet."""
     for answers_file in EXAMPLES.glob("*/.copier-answers.destination-*.yml"):

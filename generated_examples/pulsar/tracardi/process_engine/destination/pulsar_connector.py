@@ -37,6 +37,14 @@ class PulsarCredentials(BaseModel):
         default=None,
         description="JWT for Pulsar token authentication. Leave it out when the broker does not check tokens.",
     )
+    ssl_ca_file: str = Field(
+        default="",
+        description=(
+            "Path to a PEM file of the certificate authorities to trust with pulsar+ssl://, for brokers whose "
+            "certificates an internal CA signed; empty means the system's. Host names are always checked. Refused with "
+            "pulsar://, which uses no TLS."
+        ),
+    )
 
 
 class PulsarConfiguration(BaseModel):

@@ -8,9 +8,15 @@ authorization, named by three variables:
     PULSAR_TOKEN               a token that may publish to public/default
     PULSAR_UNPRIVILEGED_TOKEN  a token it accepts that may not publish there
 
+and, for its TLS port (certificates and host names checked, the same tokens):
+
+    PULSAR_SSL_SERVICE_URL           pulsar+ssl:// URL of that port, a name its certificate has
+    PULSAR_SSL_CA_FILE               PEM file of the CA that signed the certificate
+    PULSAR_SSL_MISMATCH_SERVICE_URL  the same port at an address the certificate does not name
+
 `scripts/apache-pulsar run -- pytest test/integration` in the destination template starts
 such a broker, sets these variables, runs the tests and stops the broker. Without the first
-two, these tests skip and say so.
+two, these tests skip and say so; without the PULSAR_SSL_ ones, the TLS tests do.
 """
 
 import asyncio
@@ -18,6 +24,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pulsar
@@ -26,6 +33,8 @@ import pytest
 from tracardi.process_engine.destination.transport.pulsar import (
     ProducerSettings,
     PulsarAuthenticationError,
+    PulsarCertificateError,
+    PulsarSettingsError,
     PulsarTopicError,
     close_all_producers,
     publish,
@@ -34,6 +43,9 @@ from tracardi.process_engine.destination.transport.pulsar import (
 SERVICE_URL = os.environ.get("PULSAR_SERVICE_URL", "")
 TOKEN = os.environ.get("PULSAR_TOKEN", "")
 UNPRIVILEGED_TOKEN = os.environ.get("PULSAR_UNPRIVILEGED_TOKEN", "")
+SSL_SERVICE_URL = os.environ.get("PULSAR_SSL_SERVICE_URL", "")
+SSL_CA_FILE = os.environ.get("PULSAR_SSL_CA_FILE", "")
+SSL_MISMATCH_SERVICE_URL = os.environ.get("PULSAR_SSL_MISMATCH_SERVICE_URL", "")
 if not (SERVICE_URL and TOKEN):
     pytest.skip(
         "needs Apache Pulsar with token authentication: set PULSAR_SERVICE_URL and "
@@ -64,6 +76,7 @@ async def dispatch(production: dict[str, Any], topic: str) -> None:
     settings = ProducerSettings(
         service_url=production["host"],
         token=production.get("token"),
+        ssl_ca_file=production.get("ssl_ca_file", ""),
         topic=topic,
         compression="lz4",
         batching_enabled=True,
@@ -78,7 +91,7 @@ async def dispatch(production: dict[str, Any], topic: str) -> None:
 
 
 def receive_one(topic: str, timeout: float = 20) -> pulsar.Message:
-    """The first message on the topic, read by a client of its own."""
+    """The first message on the topic, read by a client of its own over the plain port."""
     client = pulsar.Client(SERVICE_URL, authentication=pulsar.AuthenticationToken(TOKEN))
     try:
         consumer = client.subscribe(
@@ -172,3 +185,97 @@ async def test_a_topic_outside_any_namespace_fails_at_once(namespace: str) -> No
     assert elapsed < AT_ONCE_SECONDS
     assert "does not exist" in message
     assert topic in message
+
+
+needs_tls = pytest.mark.skipif(
+    not (SSL_SERVICE_URL and SSL_CA_FILE and SSL_MISMATCH_SERVICE_URL),
+    reason="needs Apache Pulsar's TLS port: set PULSAR_SSL_SERVICE_URL, PULSAR_SSL_CA_FILE and "
+    "PULSAR_SSL_MISMATCH_SERVICE_URL, as the destination template's scripts/apache-pulsar run does",
+)
+
+
+@needs_tls
+@pytest.mark.asyncio
+async def test_over_tls_the_ca_file_and_the_token_publish(topic: str) -> None:
+    await dispatch({"host": SSL_SERVICE_URL, "token": TOKEN, "ssl_ca_file": SSL_CA_FILE}, topic)
+    message = await asyncio.to_thread(receive_one, topic)
+    assert message.properties()["tracardi-event-id"] == "event-1"
+
+
+@needs_tls
+@pytest.mark.asyncio
+async def test_over_tls_without_the_ca_file_the_certificate_is_refused_at_once(topic: str) -> None:
+    message, elapsed = await refusal({"host": SSL_SERVICE_URL, "token": TOKEN}, topic, PulsarCertificateError)
+    assert elapsed < AT_ONCE_SECONDS
+    assert SSL_SERVICE_URL in message
+    assert "could not be verified" in message
+    assert "local issuer" in message or "self-signed" in message or "self signed" in message
+    assert "set ssl_ca_file" in message
+    assert TOKEN not in message
+
+
+@needs_tls
+@pytest.mark.asyncio
+async def test_over_tls_a_certificate_that_does_not_name_the_host_is_refused_at_once(topic: str) -> None:
+    production = {"host": SSL_MISMATCH_SERVICE_URL, "token": TOKEN, "ssl_ca_file": SSL_CA_FILE}
+    message, elapsed = await refusal(production, topic, PulsarCertificateError)
+    assert elapsed < AT_ONCE_SECONDS
+    assert SSL_MISMATCH_SERVICE_URL in message
+    assert "mismatch" in message.lower()
+    assert SSL_CA_FILE in message
+
+
+@needs_tls
+@pytest.mark.asyncio
+async def test_over_tls_a_refused_certificate_starts_no_back_off(topic: str) -> None:
+    # A certificate problem is the broker's answer, not an outage: the next dispatch asks again
+    # instead of failing from a back-off window, and gets through once the CA file is right.
+    await refusal({"host": SSL_SERVICE_URL, "token": TOKEN}, topic, PulsarCertificateError)
+    message, _ = await refusal({"host": SSL_SERVICE_URL, "token": TOKEN}, topic, PulsarCertificateError)
+    assert "not tried again" not in message
+    await dispatch({"host": SSL_SERVICE_URL, "token": TOKEN, "ssl_ca_file": SSL_CA_FILE}, topic)
+
+
+@needs_tls
+@pytest.mark.asyncio
+@pytest.mark.parametrize("content", [None, "not a certificate\n"], ids=["missing", "not-pem"])
+async def test_over_tls_a_ca_file_that_cannot_be_used_is_refused_before_connecting(
+    topic: str, tmp_path: Path, content: str | None
+) -> None:
+    ca_file = tmp_path / "ca.pem"
+    if content is not None:
+        ca_file.write_text(content)
+    production = {"host": SSL_SERVICE_URL, "token": TOKEN, "ssl_ca_file": str(ca_file)}
+    message, elapsed = await refusal(production, topic, PulsarSettingsError)
+    assert elapsed < AT_ONCE_SECONDS
+    assert f"ssl_ca_file {str(ca_file)!r}" in message
+
+
+@needs_tls
+@pytest.mark.asyncio
+async def test_a_ca_file_with_the_plain_port_is_refused_before_connecting(topic: str) -> None:
+    production = {"host": SERVICE_URL, "token": TOKEN, "ssl_ca_file": SSL_CA_FILE}
+    message, elapsed = await refusal(production, topic, PulsarSettingsError)
+    assert elapsed < AT_ONCE_SECONDS
+    assert "uses no TLS" in message
+
+
+@needs_tls
+@pytest.mark.asyncio
+async def test_over_tls_a_wrong_token_is_refused_at_once(topic: str) -> None:
+    wrong_token = with_a_signature_that_does_not_match(TOKEN)
+    production = {"host": SSL_SERVICE_URL, "token": wrong_token, "ssl_ca_file": SSL_CA_FILE}
+    message, elapsed = await refusal(production, topic, PulsarAuthenticationError)
+    assert elapsed < AT_ONCE_SECONDS
+    assert "refused the token" in message
+    assert SSL_SERVICE_URL in message
+    assert wrong_token not in message
+
+
+@needs_tls
+@pytest.mark.asyncio
+async def test_over_tls_a_missing_token_is_refused_at_once(topic: str) -> None:
+    production = {"host": SSL_SERVICE_URL, "ssl_ca_file": SSL_CA_FILE}
+    message, elapsed = await refusal(production, topic, PulsarAuthenticationError)
+    assert elapsed < AT_ONCE_SECONDS
+    assert "requires a token" in message

@@ -162,6 +162,7 @@ def settings(service_url: str, topic: str, token: str | None = None, **changes: 
     defaults = ProducerSettings(
         service_url=service_url,
         token=token,
+        ssl_ca_file="",
         topic=topic,
         compression="lz4",
         batching_enabled=True,

@@ -6,9 +6,11 @@ acknowledgements in hand and gives them, from another thread, as the client does
 """
 
 import asyncio
+import ssl
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pulsar
@@ -20,6 +22,7 @@ from tracardi.process_engine.destination.transport import pulsar as producer_mod
 from tracardi.process_engine.destination.transport.pulsar import (
     MESSAGE_OVERHEAD,
     ProducerSettings,
+    PulsarCertificateError,
     PulsarConnectionError,
     PulsarMessageSizeError,
     PulsarSettingsError,
@@ -28,13 +31,16 @@ from tracardi.process_engine.destination.transport.pulsar import (
     get_producer,
     partition_key,
     producer_settings,
+    publish,
 )
+from tracardi.process_engine.destination.transport.pulsar_handshake import CertificateRefused, trust_file
 from tracardi.process_engine.destination.transport.record import DispatchRecord
 
 MAX_MESSAGE_SIZE = 5 * 1024 * 1024
 SETTINGS = ProducerSettings(
     service_url="pulsar://127.0.0.1:6650",
     token="secret-token",
+    ssl_ca_file="",
     topic="persistent://public/default/tracardi",
     compression="lz4",
     batching_enabled=True,
@@ -252,6 +258,7 @@ class Credentials:
 
     host: str
     token: SecretStr | None
+    ssl_ca_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -268,13 +275,15 @@ class Configuration:
     unreachable_backoff_seconds: float
 
 
-CONFIGURATION = Configuration(*SETTINGS[2:])
+CONFIGURATION = Configuration(*SETTINGS[3:])
 
 
 def test_producer_settings_are_read_from_the_models() -> None:
     credentials = Credentials(SETTINGS.service_url, SecretStr("secret-token"))
     assert producer_settings(credentials, CONFIGURATION) == SETTINGS
     assert producer_settings(Credentials(SETTINGS.service_url, None), CONFIGURATION) == SETTINGS._replace(token=None)
+    with_ca = Credentials(SETTINGS.service_url, None, "/etc/pulsar/ca.pem")
+    assert producer_settings(with_ca, CONFIGURATION).ssl_ca_file == "/etc/pulsar/ca.pem"
 
 
 @pytest.mark.parametrize(
@@ -284,3 +293,103 @@ def test_producer_settings_are_read_from_the_models() -> None:
 def test_the_partition_key_setting_chooses_the_message_key(choice: str, key: str | None) -> None:
     record = DispatchRecord("Apache Pulsar", "event", {}, "profile-1", "session-1", "event-1", "page-view")
     assert partition_key(record, choice) == key
+
+
+TLS_SETTINGS = SETTINGS._replace(service_url="pulsar+ssl://broker.example.test:6651")
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [(None, "cannot be read"), ("not a certificate\n", "is not a readable PEM file")],
+    ids=["missing", "not-pem"],
+)
+async def test_a_ca_file_that_cannot_be_used_is_refused_before_any_connection(
+    mocker: MockerFixture, tmp_path: Path, content: str | None, problem: str
+) -> None:
+    client = mocker.patch.object(pulsar, "Client")
+    handshake = mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
+    ca_file = tmp_path / "ca.pem"
+    if content is not None:
+        ca_file.write_text(content)
+    with pytest.raises(PulsarSettingsError) as refused:
+        await get_producer(TLS_SETTINGS._replace(ssl_ca_file=str(ca_file)))
+    assert f"ssl_ca_file {str(ca_file)!r} {problem}" in str(refused.value)
+    assert TLS_SETTINGS.service_url in str(refused.value)
+    handshake.assert_not_called()
+    client.assert_not_called()
+
+
+@pytest.mark.asyncio
+async def test_a_ca_file_without_tls_is_refused_before_any_connection(mocker: MockerFixture) -> None:
+    # Whoever gives a CA expects TLS; pulsar:// would send everything unencrypted.
+    client = mocker.patch.object(pulsar, "Client")
+    handshake = mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
+    with pytest.raises(
+        PulsarSettingsError, match=r"ssl_ca_file '/etc/ca\.pem' is set, but the service URL uses no TLS"
+    ):
+        await get_producer(SETTINGS._replace(ssl_ca_file="/etc/ca.pem"))
+    handshake.assert_not_called()
+    client.assert_not_called()
+
+
+@pytest.mark.parametrize("ca_file", ["", "/etc/pulsar/ca.pem"])
+def test_the_client_trusts_what_the_handshake_verified_and_checks_host_names(
+    mocker: MockerFixture, ca_file: str
+) -> None:
+    client = mocker.patch.object(pulsar, "Client")
+    handshake = mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
+    settings = TLS_SETTINGS._replace(ssl_ca_file=ca_file)
+    SharedProducer(settings)
+    handshake.assert_called_once_with(settings.service_url, settings.token, settings.connect_timeout_seconds, ca_file)
+    options = client.call_args.kwargs
+    assert options["tls_trust_certs_file_path"] == trust_file(ca_file)
+    assert options["tls_validate_hostname"] is True
+
+
+def certificate_refused(reason: str) -> CertificateRefused:
+    """What the handshake raises for a certificate that did not verify, as OpenSSL fills it in."""
+    error = ssl.SSLCertVerificationError(1, f"[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed: {reason}")
+    error.verify_message = reason
+    error.reason = "CERTIFICATE_VERIFY_FAILED"
+    return CertificateRefused("broker.example.test:6651", error)
+
+
+@pytest.mark.asyncio
+async def test_a_certificate_that_does_not_verify_fails_at_once_and_starts_no_back_off(
+    mocker: MockerFixture,
+) -> None:
+    client = mocker.patch.object(pulsar, "Client")
+    handshake = mocker.patch.object(
+        producer_module,
+        "check_broker_accepts",
+        side_effect=certificate_refused("unable to get local issuer certificate"),
+    )
+    for _ in range(2):
+        with pytest.raises(PulsarCertificateError) as refused:
+            await publish(TLS_SETTINGS, b"{}", properties={}, partition_key=None)
+        message = str(refused.value)
+        assert "broker.example.test:6651" in message
+        assert TLS_SETTINGS.service_url in message
+        assert "(unable to get local issuer certificate)" in message
+        assert "set ssl_ca_file" in message
+        assert "not tried again" not in message
+    # The broker answered: each dispatch asks it again, none is failed from a back-off window.
+    assert handshake.call_count == 2
+    client.assert_not_called()
+    assert not isinstance(refused.value, PulsarConnectionError)
+
+
+@pytest.mark.asyncio
+async def test_a_connect_error_of_the_client_over_tls_mentions_the_advertised_address(mocker: MockerFixture) -> None:
+    # The handshake verified the service URL's broker; the client's lookup may lead elsewhere.
+    class ConnectError(Exception):
+        pass
+
+    mocker.patch.object(pulsar, "Client", side_effect=ConnectError())
+    mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
+    with pytest.raises(PulsarConnectionError, match="certificate that does not name the address the broker advertises"):
+        await get_producer(TLS_SETTINGS)
+    with pytest.raises(PulsarConnectionError) as plain:
+        await get_producer(SETTINGS)
+    assert "certificate" not in str(plain.value)

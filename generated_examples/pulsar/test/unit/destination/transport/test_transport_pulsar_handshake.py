@@ -1,22 +1,30 @@
-"""The Pulsar token handshake against scripted brokers: what each kind of answer turns into."""
+"""The Pulsar token handshake against scripted brokers: what each kind of answer turns into,
+over pulsar:// and over pulsar+ssl:// with the throwaway CA and certificates of the TLS tests."""
 
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from types import SimpleNamespace
 
+import certifi
 import pytest
 from pytest_mock import MockerFixture
+from test_transport_tls import CA, LOCALHOST_CERTIFICATE, LOCALHOST_KEY, WRONG_NAME_CERTIFICATE, WRONG_NAME_KEY, written
 
 from tracardi.process_engine.destination.transport import pulsar_handshake
 from tracardi.process_engine.destination.transport.pulsar_handshake import (
     DEFAULT_MAX_MESSAGE_SIZE,
     BrokerUnreachable,
+    CertificateRefused,
     TokenRefused,
     broker_addresses,
     check_broker_accepts,
+    trust_file,
 )
+from tracardi.process_engine.destination.transport.tls import CertificateFileError
 
 # CONNECTED with server_version "x", written out byte by byte from PulsarApi.proto, so that
 # the handshake's own encoder is not what checks it: frame size 11, command size 7, then
@@ -49,20 +57,29 @@ AUTH_CHALLENGE = (
 
 class ScriptedBroker:
     """A loopback server: for each answer, reads one frame and sends the answer; then holds
-    the connection until released. Keeps every frame it read."""
+    the connection until released. Keeps every frame it read. With `tls`, a context with its
+    certificate, it speaks TLS on pulsar+ssl://."""
 
-    def __init__(self, answers: list[bytes]) -> None:
+    def __init__(self, answers: list[bytes], tls: ssl.SSLContext | None = None) -> None:
         self.answers = answers
         self.frames: list[bytes] = []
         self.release = threading.Event()
+        self.tls = tls
         self.server = socket.create_server(("127.0.0.1", 0))
         port = self.server.getsockname()[1]
-        self.service_url = f"pulsar://127.0.0.1:{port}"
+        self.service_url = f"pulsar{'+ssl' if tls else ''}://127.0.0.1:{port}"
         self.thread = threading.Thread(target=self.serve, daemon=True)
         self.thread.start()
 
     def serve(self) -> None:
         connection, _ = self.server.accept()
+        if self.tls is not None:
+            try:
+                connection = self.tls.wrap_socket(connection, server_side=True)
+            except (ssl.SSLError, OSError):
+                # The client refused the certificate: what the tests look for.
+                connection.close()
+                return
         with connection:
             for answer in self.answers:
                 self.frames.append(self.read_frame(connection))
@@ -97,6 +114,24 @@ def broker() -> Iterator[Callable[[list[bytes]], ScriptedBroker]]:
 
 
 Broker = Callable[[list[bytes]], ScriptedBroker]
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[Callable[[str, str, list[bytes]], ScriptedBroker]]:
+    started: list[ScriptedBroker] = []
+
+    def start(certificate: str, key: str, answers: list[bytes]) -> ScriptedBroker:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(written(tmp_path, "broker.pem", certificate), written(tmp_path, "broker.key", key))
+        started.append(ScriptedBroker(answers, context))
+        return started[-1]
+
+    yield start
+    for scripted in started:
+        scripted.stop()
+
+
+TlsBroker = Callable[[str, str, list[bytes]], ScriptedBroker]
 
 
 def test_a_connected_answer_accepts_and_the_token_was_sent(broker: Broker) -> None:
@@ -203,3 +238,62 @@ def test_an_answer_is_not_read_once_the_deadline_has_passed(broker: Broker, mock
     mocker.patch.object(pulsar_handshake, "time", SimpleNamespace(monotonic=clock))
     with pytest.raises(BrokerUnreachable, match=r"did not answer within 2 s"):
         check_broker_accepts(scripted.service_url, None, 2)
+
+
+def test_over_tls_a_certificate_the_ca_file_vouches_for_is_accepted(tls_broker: TlsBroker, tmp_path: Path) -> None:
+    scripted = tls_broker(LOCALHOST_CERTIFICATE, LOCALHOST_KEY, [CONNECTED_WITH_LIMIT])
+    ca_file = written(tmp_path, "ca.pem", CA)
+    assert check_broker_accepts(scripted.service_url, "secret-token", 2, ca_file) == 1024 * 1024
+    assert b"secret-token" in scripted.frames[0]
+
+
+def test_over_tls_without_the_ca_file_a_private_certificate_is_refused_at_once(tls_broker: TlsBroker) -> None:
+    scripted = tls_broker(LOCALHOST_CERTIFICATE, LOCALHOST_KEY, [CONNECTED])
+    started = time.monotonic()
+    with pytest.raises(CertificateRefused) as refused:
+        check_broker_accepts(scripted.service_url, "secret-token", 10)
+    assert time.monotonic() - started < 2
+    assert refused.value.broker == scripted.service_url.removeprefix("pulsar+ssl://")
+    assert "local issuer" in refused.value.error.verify_message
+    # Nothing was sent: the token never left over a connection that did not verify.
+    assert scripted.frames == []
+
+
+def test_over_tls_a_certificate_for_another_name_is_refused_at_once(tls_broker: TlsBroker, tmp_path: Path) -> None:
+    scripted = tls_broker(WRONG_NAME_CERTIFICATE, WRONG_NAME_KEY, [CONNECTED])
+    started = time.monotonic()
+    with pytest.raises(CertificateRefused) as refused:
+        check_broker_accepts(scripted.service_url, None, 10, written(tmp_path, "ca.pem", CA))
+    assert time.monotonic() - started < 2
+    assert "mismatch" in refused.value.error.verify_message.lower()
+    assert scripted.frames == []
+
+
+def test_over_tls_a_ca_file_that_cannot_be_used_is_refused_before_connecting(tmp_path: Path) -> None:
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        service_url = f"pulsar+ssl://127.0.0.1:{listener.getsockname()[1]}"
+        with pytest.raises(CertificateFileError, match=r"ssl_ca_file .* cannot be read"):
+            check_broker_accepts(service_url, None, 2, str(tmp_path / "missing.pem"))
+        listener.settimeout(0.2)
+        with pytest.raises(TimeoutError):
+            listener.accept()
+
+
+def test_the_trusted_file_is_the_ca_file_else_the_systems_else_certifis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The Pulsar client takes only a file; the handshake verifies against the same one.
+    assert trust_file("/etc/pulsar/ca.pem") == "/etc/pulsar/ca.pem"
+    system_bundle = written(tmp_path, "system.pem", CA)
+    monkeypatch.setenv("SSL_CERT_FILE", system_bundle)
+    assert trust_file("") == system_bundle
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-bundle.pem"))
+    assert trust_file("") == certifi.where()
+
+
+def test_over_tls_a_ca_installed_as_the_systems_is_trusted(
+    tls_broker: TlsBroker, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scripted = tls_broker(LOCALHOST_CERTIFICATE, LOCALHOST_KEY, [CONNECTED])
+    monkeypatch.setenv("SSL_CERT_FILE", written(tmp_path, "system.pem", CA))
+    assert check_broker_accepts(scripted.service_url, None, 2) == DEFAULT_MAX_MESSAGE_SIZE

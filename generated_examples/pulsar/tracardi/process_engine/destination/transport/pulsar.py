@@ -9,6 +9,12 @@ flushed by close_all_producers(), which also runs at interpreter exit.
 Before a producer is created, one handshake (pulsar_handshake) asks the broker whether it
 accepts the token, which the Pulsar client itself never reports.
 
+Over pulsar+ssl:// the broker's certificate must verify against ssl_ca_file (or, when it is
+empty, the system's certificate authorities) for the host name of the service URL, in the
+handshake and in the client alike. The handshake sees OpenSSL's reason where the client reports
+a bare ConnectError, so a certificate that does not verify fails at once, saying why, and
+starts no back-off: the broker answered.
+
 Nothing here blocks the event loop: producers are created on a worker thread, and sends use
 the client's own threads, their acknowledgements handed back to the loop that is waiting.
 
@@ -36,11 +42,15 @@ from pydantic import SecretStr
 from tracardi.exceptions.log_handler import get_logger
 from tracardi.process_engine.destination.transport.outages import Outages
 from tracardi.process_engine.destination.transport.pulsar_handshake import (
+    TLS_SCHEME,
     BrokerUnreachable,
+    CertificateRefused,
     TokenRefused,
     check_broker_accepts,
+    trust_file,
 )
 from tracardi.process_engine.destination.transport.record import DispatchRecord
+from tracardi.process_engine.destination.transport.tls import CertificateFileError, client_context, refusal
 
 logger = get_logger(__name__)
 
@@ -68,6 +78,7 @@ class ProducerSettings(NamedTuple):
 
     service_url: str
     token: str | None
+    ssl_ca_file: str
     topic: str
     compression: str
     batching_enabled: bool
@@ -94,6 +105,9 @@ class CredentialsFields(Protocol):
 
     @property
     def token(self) -> SecretStr | None: ...
+
+    @property
+    def ssl_ca_file(self) -> str: ...
 
 
 class ConfigurationFields(Protocol):
@@ -133,6 +147,7 @@ def producer_settings(credentials: CredentialsFields, configuration: Configurati
     return ProducerSettings(
         service_url=str(credentials.host),
         token=token,
+        ssl_ca_file=credentials.ssl_ca_file,
         topic=configuration.topic,
         compression=configuration.compression,
         batching_enabled=configuration.batching_enabled,
@@ -162,7 +177,12 @@ class PulsarServiceUrlError(PulsarDeliveryError, ValueError):
 
 
 class PulsarSettingsError(PulsarDeliveryError, ValueError):
-    """A setting the Pulsar client would take for no limit at all, or a wait for ever."""
+    """A setting the Pulsar client would take for no limit at all, or a wait for ever, or a CA
+    file that cannot be used or is given for a connection without TLS."""
+
+
+class PulsarCertificateError(PulsarDeliveryError):
+    """The broker's TLS certificate did not verify: not trusted, or not made for its host name."""
 
 
 class PulsarConnectionError(PulsarDeliveryError, ConnectionError):
@@ -205,10 +225,15 @@ def _delivery_error(error_name: str, settings: ProducerSettings) -> PulsarDelive
     if error_name in ("AlreadyClosed", "ProducerNotInitialized"):
         return ProducerClosedError(f"The producer for {where} is closed ({error_name})")
     if error_name in ("Timeout", "ConnectError", "NotConnected", "LookupError"):
+        # The handshake verified the service URL's broker, but the client goes on to the address
+        # the broker advertises, and says no more than ConnectError if its certificate fails there.
+        hint = ""
+        if error_name == "ConnectError" and settings.service_url.startswith(TLS_SCHEME):
+            hint = "; over TLS, also a certificate that does not name the address the broker advertises"
         return PulsarConnectionError(
             f"Apache Pulsar did not answer for {where} within "
             f"{settings.connect_timeout_seconds} s to connect or "
-            f"{settings.send_timeout_seconds} s to acknowledge ({error_name})"
+            f"{settings.send_timeout_seconds} s to acknowledge ({error_name}{hint})"
         )
     return PulsarDeliveryError(f"Apache Pulsar failed for {where} ({error_name})")
 
@@ -217,7 +242,15 @@ def _check_broker_accepts(settings: ProducerSettings) -> int:
     """The largest message the broker accepts, once it has accepted the token."""
     where = settings.where()
     try:
-        return check_broker_accepts(settings.service_url, settings.token, settings.connect_timeout_seconds)
+        return check_broker_accepts(
+            settings.service_url, settings.token, settings.connect_timeout_seconds, settings.ssl_ca_file
+        )
+    except CertificateFileError as error:
+        # Checked before any connection; this is a file that changed since.
+        raise PulsarSettingsError(f"Invalid Apache Pulsar settings for {where}: {error}") from None
+    except CertificateRefused as refused:
+        broker = f"The Apache Pulsar broker {refused.broker} for {where}"
+        raise PulsarCertificateError(refusal(broker, refused.error, settings.ssl_ca_file)) from None
     except ValueError as error:
         raise PulsarServiceUrlError(
             f"Invalid Apache Pulsar service URL {settings.service_url!r} for topic {settings.topic!r}: {error}"
@@ -245,6 +278,10 @@ class SharedProducer:
             authentication=authentication,
             connection_timeout_ms=settings.connect_timeout_seconds * 1000,
             operation_timeout_seconds=settings.connect_timeout_seconds,
+            # What the handshake has just verified, so that both trust the same authorities and
+            # check the host name (the client checks none unless told).
+            tls_trust_certs_file_path=trust_file(settings.ssl_ca_file),
+            tls_validate_hostname=True,
             # Filtered in the client itself: a Python logger would be called, with the
             # GIL, for every debug line of every message.
             logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn),
@@ -480,6 +517,23 @@ def _refuse_unbounded(settings: ProducerSettings) -> None:
             )
 
 
+def _refuse_unusable_tls(settings: ProducerSettings) -> None:
+    """A CA file is refused, naming its path, before any connection: one that cannot be read or
+    holds no certificate, or one given for pulsar://, which uses no TLS (whoever gave it expects
+    TLS, and the connection would go unencrypted)."""
+    if not settings.ssl_ca_file:
+        return
+    if not settings.service_url.startswith(TLS_SCHEME):
+        raise PulsarSettingsError(
+            f"Invalid Apache Pulsar settings for {settings.where()}: ssl_ca_file "
+            f"{settings.ssl_ca_file!r} is set, but the service URL uses no TLS; use {TLS_SCHEME}"
+        )
+    try:
+        client_context(settings.ssl_ca_file)
+    except CertificateFileError as error:
+        raise PulsarSettingsError(f"Invalid Apache Pulsar settings for {settings.where()}: {error}") from None
+
+
 async def get_producer(settings: ProducerSettings) -> SharedProducer:
     """The shared producer for these settings, created on first use."""
     entry = _producers.get(settings)
@@ -491,6 +545,7 @@ async def get_producer(settings: ProducerSettings) -> SharedProducer:
             f"{settings.topic!r}: it must start with pulsar:// or pulsar+ssl://"
         )
     _refuse_unbounded(settings)
+    _refuse_unusable_tls(settings)
     with _producers_lock:
         entry = _producers.get(settings)
         if entry is None:

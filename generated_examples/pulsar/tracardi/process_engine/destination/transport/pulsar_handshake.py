@@ -3,6 +3,9 @@
 The Pulsar client never reports a refused token: it retries until its operation timeout and
 then raises Timeout. So before a producer is created, check_broker_accepts() opens its own
 connection, sends the CONNECT command the client would send, and reads the broker's answer.
+Over pulsar+ssl:// it checks the broker's certificate and host name as the client does, and,
+unlike the client, can say why one did not verify.
+
 Frames carry protocol buffers of Apache Pulsar's proto/PulsarApi.proto, encoded here by hand
 for the few fields the handshake needs rather than adding a protobuf dependency.
 """
@@ -15,6 +18,8 @@ import time
 import urllib.parse
 
 import certifi
+
+from tracardi.process_engine.destination.transport.tls import client_context
 
 # The broker answers with the lower of its own protocol version and this one.
 PROTOCOL_VERSION = 20
@@ -54,6 +59,15 @@ class TokenRefused(Exception):
 
 class BrokerUnreachable(Exception):
     """No broker of the service URL answered the handshake; says why for each."""
+
+
+class CertificateRefused(Exception):
+    """A broker's TLS certificate did not verify: an answer, not an outage."""
+
+    def __init__(self, broker: str, error: ssl.SSLCertVerificationError) -> None:
+        super().__init__(f"{broker}: {error}")
+        self.broker = broker
+        self.error = error
 
 
 class _NotPulsarError(Exception):
@@ -183,13 +197,20 @@ def broker_addresses(service_url: str) -> list[tuple[str, int]]:
     return addresses
 
 
-def _open_connection(service_url: str, host: str, port: int, deadline: float) -> socket.socket:
-    connection = socket.create_connection((host, port), timeout=_time_left(deadline))
+def trust_file(ca_file: str) -> str:
+    """The PEM file whose certificate authorities pulsar+ssl:// trusts, the same for the handshake
+    and the client: ca_file, or else the system's bundle (SSL_CERT_FILE, or OpenSSL's default,
+    where a company's CA may have been installed), or else certifi's, which the Pulsar client
+    itself falls back to. The client takes only a file, not the system's store as such."""
+    return ca_file or ssl.get_default_verify_paths().cafile or certifi.where()
+
+
+def _open_connection(service_url: str, host: str, port: int, deadline: float, ca_file: str) -> socket.socket:
     if not service_url.startswith(TLS_SCHEME):
-        return connection
-    # Trusts what the Pulsar client trusts by default: certifi's CAs, any host name.
-    context = ssl.create_default_context(cafile=certifi.where())
-    context.check_hostname = False
+        return socket.create_connection((host, port), timeout=_time_left(deadline))
+    # Before connecting: a CA file that cannot be used is no reason to knock on the broker.
+    context = client_context(trust_file(ca_file))
+    connection = socket.create_connection((host, port), timeout=_time_left(deadline))
     try:
         return context.wrap_socket(connection, server_hostname=host)
     except BaseException:
@@ -232,23 +253,33 @@ def _handshake(connection: socket.socket, token_text: str | None, deadline: floa
             connection.sendall(_encode_frame(_Command.PONG, b""))
 
 
-def check_broker_accepts(service_url: str, token: str | None, timeout_seconds: float) -> int:
-    """Fail in milliseconds where a refused token would leave the client waiting.
+def check_broker_accepts(service_url: str, token: str | None, timeout_seconds: float, ca_file: str = "") -> int:
+    """Fail in milliseconds where a refused token or certificate would leave the client waiting
+    or saying no more than ConnectError.
 
-    Returns the largest message the broker accepts. Raises TokenRefused, BrokerUnreachable,
-    or ValueError for a malformed service URL.
+    Over pulsar+ssl:// the certificate must verify against trust_file(ca_file), for the host
+    name of the service URL. Returns the largest message the broker accepts. Raises
+    TokenRefused, CertificateRefused (when no broker accepted and one's certificate did not
+    verify), BrokerUnreachable, CertificateFileError for a CA file that cannot be used, or
+    ValueError for a malformed service URL.
     """
     failures = []
+    refused: CertificateRefused | None = None
     for host, port in broker_addresses(service_url):
         # Each broker gets the whole timeout, as the client gives each connection.
         deadline = time.monotonic() + timeout_seconds
         try:
-            with _open_connection(service_url, host, port, deadline) as connection:
+            with _open_connection(service_url, host, port, deadline, ca_file) as connection:
                 return _handshake(connection, token, deadline)
+        except ssl.SSLCertVerificationError as error:
+            # Another broker of the URL may still serve; if none does, this is the answer.
+            refused = refused or CertificateRefused(f"{host}:{port}", error)
         except TimeoutError:
             failures.append(f"{host}:{port} did not answer within {timeout_seconds} s")
         except _NotPulsarError as error:
             failures.append(f"{host}:{port} did not answer as Pulsar does ({error})")
         except OSError as error:
             failures.append(f"{host}:{port}: {error}")
+    if refused is not None:
+        raise refused
     raise BrokerUnreachable("; ".join(failures))

@@ -21,6 +21,7 @@ PULSAR_RESOURCE = ResourceSettings(
     config={
         "host": "pulsar://localhost:6650",
         "token": "<token>",
+        "ssl_ca_file": "",
     },
     manual="pulsar_resource",
     destination=DestinationData(
