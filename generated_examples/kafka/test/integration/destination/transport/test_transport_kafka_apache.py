@@ -238,12 +238,34 @@ async def test_concurrent_dispatches_all_arrive_in_order_per_key(topic: str) -> 
 
 
 @pytest.mark.asyncio
+async def test_a_thousand_concurrent_dispatches_all_arrive_in_order_per_key(topic: str) -> None:
+    # More than fill a batch of a partition: aiokafka's own send would make them all wait at once.
+    producer_settings = settings(sasl(user("PLAIN")), topic, max_in_flight=1000)
+    padding = "x" * 200
+    await asyncio.gather(
+        *(
+            send(producer_settings, {"order": number, "padding": padding}, key=f"profile-{number % 8}")
+            for number in range(1000)
+        )
+    )
+    records = await received(topic, 1000, timeout=40)
+    assert sorted(json.loads(record.value)["order"] for record in records) == list(range(1000))
+    for profile in range(8):
+        orders = [json.loads(r.value)["order"] for r in records if r.key == f"profile-{profile}".encode()]
+        assert orders == sorted(orders)
+
+
+@pytest.mark.asyncio
 async def test_destinations_with_different_topics_on_one_cluster_share_one_producer(topic: str) -> None:
     other_topic = f"{topic}-other"
     admin = AIOKafkaAdminClient(**client_options())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(other_topic, 3, 1)])
+        # The broker names a new topic in its metadata a moment after creating it.
+        deadline = time.monotonic() + 10
+        while other_topic not in await admin.list_topics() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
     finally:
         await admin.close()
     first = settings(sasl(user("PLAIN")), topic)

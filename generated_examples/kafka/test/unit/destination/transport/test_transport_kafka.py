@@ -64,6 +64,9 @@ class FakeCluster:
     def topics(self) -> set[str]:
         return self._topics
 
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        return {0, 1, 2} if topic in self._topics else None
+
 
 class FakeClient:
     """Knows the topics it was made with; a metadata update, after `update_delay`, learns the one added."""
@@ -90,6 +93,7 @@ class FakeProducer:
     made: ClassVar[list["FakeProducer"]] = []
     start_delay = 0.0
     ack_delay = 0.0
+    send_delay = 0.0
     failure: Exception | None = None
     # Seconds the start moves the setup budget's clock on, without waiting.
     start_takes = 0.0
@@ -101,6 +105,11 @@ class FakeProducer:
         self.stopped = False
         self.in_flight = 0
         self.most_in_flight = 0
+        # Sends waiting for room at once, by partition, and the most of them in one partition.
+        self.waiting: dict[int | None, int] = {}
+        self.most_waiting = 0
+        # Errors the next sends raise, one each.
+        self.refusals: list[Exception] = []
         FakeProducer.made.append(self)
 
     async def start(self) -> None:
@@ -111,16 +120,33 @@ class FakeProducer:
         self.stopped = True
 
     async def send(
-        self, topic: str, value: bytes, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: list[tuple[str, bytes]] | None = None,
+        partition: int | None = None,
     ) -> "asyncio.Future[None]":
+        if self.refusals:
+            raise self.refusals.pop(0)
+        # Like aiokafka's send when the partition's batch is full: it waits for room.
+        self.waiting[partition] = self.waiting.get(partition, 0) + 1
+        self.most_waiting = max(self.most_waiting, self.waiting[partition])
+        await asyncio.sleep(self.send_delay)
+        self.waiting[partition] -= 1
         self.sent.append((topic, value, key, headers or []))
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         return asyncio.ensure_future(self._acknowledge())
 
-    async def _acknowledge(self) -> None:
+    def _partition(
+        self, topic: str, partition: None, key: bytes | None, value: bytes, key_bytes: bytes | None, value_bytes: bytes
+    ) -> int:
+        return sum(key) % 3 if key is not None else 0
+
+    async def _acknowledge(self, records: int = 1) -> None:
         await asyncio.sleep(self.ack_delay)
-        self.in_flight -= 1
+        self.in_flight -= records
         if self.failure is not None:
             raise self.failure
 
@@ -140,6 +166,7 @@ async def fake_aiokafka(mocker: MockerFixture) -> AsyncIterator[None]:
     FakeProducer.made = []
     FakeProducer.start_delay = 0.0
     FakeProducer.ack_delay = 0.0
+    FakeProducer.send_delay = 0.0
     FakeProducer.failure = None
     FakeProducer.start_takes = 0.0
     FakeClient.update_delay = 0.0
@@ -448,3 +475,85 @@ async def test_a_timeout_that_is_not_a_number_is_refused(name: str) -> None:
 async def test_a_request_timeout_under_a_millisecond_is_not_rounded_to_none() -> None:
     await send(SETTINGS._replace(request_timeout_seconds=0.0004))
     assert FakeProducer.made[0].options["request_timeout_ms"] == 1
+
+
+@pytest.mark.asyncio
+async def test_a_thousand_concurrent_dispatches_all_complete_in_order_per_key() -> None:
+    FakeProducer.ack_delay = 0.001
+    settings = SETTINGS._replace(max_in_flight=1000)
+
+    async def one(number: int) -> None:
+        await send(settings, value=str(number).encode(), key=f"profile-{number % 8}")
+
+    await asyncio.gather(*(one(number) for number in range(1000)))
+    [producer] = FakeProducer.made
+    assert sorted(int(value) for _, value, _, _ in producer.sent) == list(range(1000))
+    for profile in range(8):
+        key = f"profile-{profile}".encode()
+        orders = [int(value) for _, value, sent_key, _ in producer.sent if sent_key == key]
+        assert orders == sorted(orders)
+
+
+@pytest.mark.asyncio
+async def test_at_most_one_send_a_partition_waits_for_room() -> None:
+    # aiokafka wakes every waiting send whenever a batch leaves: many waiting cost quadratically.
+    FakeProducer.send_delay = 0.001
+    await asyncio.gather(*(send(key=f"profile-{number}") for number in range(30)))
+    [producer] = FakeProducer.made
+    assert len(producer.sent) == 30
+    assert producer.most_waiting == 1
+
+
+@pytest.mark.asyncio
+async def test_a_refused_send_fails_its_record_alone() -> None:
+    await send()
+    FakeProducer.send_delay = 0.01
+    FakeProducer.made[0].refusals.extend([MessageSizeTooLargeError(), MessageSizeTooLargeError()])
+    # The first sends itself, the others wait for their turn.
+    results = await asyncio.gather(send(), send(), send(), return_exceptions=True)
+    assert [type(result) for result in results] == [KafkaRecordTooLargeError, KafkaRecordTooLargeError, type(None)]
+
+
+@pytest.mark.asyncio
+async def test_a_cancelled_dispatch_waiting_for_its_turn_sends_nothing() -> None:
+    FakeProducer.send_delay = 0.05
+    first = asyncio.ensure_future(send(value=b"1"))
+    second = asyncio.ensure_future(send(value=b"2"))
+    await asyncio.sleep(0.01)
+    second.cancel()
+    await first
+    await asyncio.sleep(0.1)
+    assert [value for _, value, _, _ in FakeProducer.made[0].sent] == [b"1"]
+
+
+@pytest.mark.asyncio
+async def test_a_topic_whose_metadata_was_lost_is_sent_as_aiokafka_would() -> None:
+    await send()
+    FakeProducer.made[0].client.cluster.topics().discard("tracardi-events")
+    await send()
+    assert len(FakeProducer.made[0].sent) == 2
+
+
+@pytest.mark.asyncio
+async def test_a_record_waits_for_its_turn_no_longer_than_the_request_timeout() -> None:
+    settings = SETTINGS._replace(request_timeout_seconds=0.1)
+    await send(settings)
+    FakeProducer.send_delay = 0.15
+    results = await asyncio.gather(send(settings, value=b"1"), send(settings, value=b"2"), return_exceptions=True)
+    assert results[0] is None
+    assert isinstance(results[1], KafkaUnreachableError)
+    assert [value for _, value, _, _ in FakeProducer.made[0].sent] == [b"{}", b"1"]
+
+
+@pytest.mark.asyncio
+async def test_a_send_without_room_fails_the_records_behind_it_unsent() -> None:
+    await send()
+    [producer] = FakeProducer.made
+    FakeProducer.send_delay = 0.05
+    first = asyncio.ensure_future(send(value=b"1"))
+    await asyncio.sleep(0.01)
+    producer.refusals.append(KafkaTimeoutError())
+    results = await asyncio.gather(first, send(value=b"2"), send(value=b"3"), return_exceptions=True)
+    assert results[0] is None
+    assert [type(result) for result in results[1:]] == [KafkaUnreachableError] * 2
+    assert [value for _, value, _, _ in producer.sent] == [b"{}", b"1"]

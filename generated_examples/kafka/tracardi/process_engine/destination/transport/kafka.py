@@ -12,12 +12,13 @@ Every dispatch waits for the broker's acknowledgement (per `acks`), so a failure
 Tracardi. The first dispatch of a destination sets up (the producer's start, the topic's
 metadata and its max.message.bytes) within connect_timeout_seconds in all. While the brokers
 cannot be reached, that dispatch pays the connect timeout and the next ones fail at once for a
-while (outages).
+while (outages). At most one send() a partition is under way (_PartitionQueue says why).
 """
 
 import asyncio
 import atexit
 import contextlib
+import functools
 import inspect
 import itertools
 import math
@@ -204,7 +205,50 @@ class _SharedProducer:
     # Each topic's setup, once: its metadata checked, and its max.message.bytes when the user
     # may read it.
     topics: "dict[str, asyncio.Task[int | None]]" = field(default_factory=dict)
+    # Who sends to each (topic, partition), and the records waiting for their turn.
+    queues: "dict[tuple[str, int], _PartitionQueue]" = field(default_factory=dict)
     last_used: int = 0
+
+
+# A record waiting for its turn: key, value, headers, the future its dispatch awaits, and since when.
+_Waiting = tuple[bytes | None, bytes, list[tuple[str, bytes]], "asyncio.Future[None]", float]
+
+
+class _PartitionQueue:
+    """Who sends to one partition, and the records waiting for their turn.
+
+    When a batch is full, aiokafka's send() waits, and every send waiting wakes whenever a batch
+    leaves and all but a few go back to sleep (aiokafka issue 528): quadratic in the records in
+    flight. So at most one send a partition is under way: a dispatch that finds none sends
+    itself, as aiokafka's own callers do; one that finds one queues its record, and one task
+    hands the queued records to send() in their order.
+    """
+
+    __slots__ = ("busy", "partition", "producer", "records", "request_timeout_seconds", "sender", "topic")
+
+    def __init__(self, producer: AIOKafkaProducer, topic: str, partition: int, request_timeout_seconds: float) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.partition = partition
+        # The longest a record waits for its turn, as long as aiokafka lets it wait for room.
+        self.request_timeout_seconds = request_timeout_seconds
+        # A dispatch's own send or the sender task is under way.
+        self.busy = False
+        self.records: list[_Waiting] = []
+        self.sender: asyncio.Task[None] | None = None
+
+    def queued(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> "asyncio.Future[None]":
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        self.records.append((key, value, headers, future, loop.time()))
+        return future
+
+    def release(self) -> None:
+        """A dispatch's own send is done: the sender takes over the records queued meanwhile."""
+        if self.records:
+            self.sender = asyncio.get_running_loop().create_task(_send_in_order(self))
+        else:
+            self.busy = False
 
 
 class _Route(NamedTuple):
@@ -294,12 +338,26 @@ async def publish(
         else:
             # acquire() and release() rather than `async with`, which costs twice as much per record.
             await room.acquire()
-        # The send in this coroutine, not one of its own: every frame is paid on every record.
         try:
-            # aiokafka bounds both steps by request_timeout_ms: the wait for room in its buffer,
-            # and the record's life in the buffer and then in its request.
-            delivery = await shared.producer.send(settings.topic, value, key=encoded_key, headers=encoded_headers)
-            await delivery
+            queue = _partition_queue(shared, settings, encoded_key, value)
+            if queue is None:
+                # Metadata lost since the topic's setup: aiokafka's send waits for it, and fails clearly.
+                delivery = await shared.producer.send(settings.topic, value, key=encoded_key, headers=encoded_headers)
+                await delivery
+            elif queue.busy:
+                await queue.queued(encoded_key, value, encoded_headers)
+            else:
+                # The send in this coroutine, not one of its own: every frame is paid on every record.
+                queue.busy = True
+                try:
+                    # aiokafka bounds both steps by request_timeout_ms: the wait for room in its
+                    # buffer, and the record's life in the buffer and then in its request.
+                    delivery = await queue.producer.send(
+                        queue.topic, value, key=encoded_key, headers=encoded_headers, partition=queue.partition
+                    )
+                finally:
+                    queue.release()
+                await delivery
         except KafkaError as error:
             raise _delivery_error(error, settings, len(value)) from None
         finally:
@@ -315,6 +373,80 @@ async def _wait_for_room(room: asyncio.Semaphore, settings: ProducerSettings) ->
             f"was acknowledged within request_timeout_seconds ({settings.request_timeout_seconds} s) to make "
             "room for this one; it was not sent"
         ) from None
+
+
+def _partition_queue(
+    shared: _SharedProducer, settings: ProducerSettings, key: bytes | None, value: bytes
+) -> "_PartitionQueue | None":
+    """The queue of the record's partition; None when the topic's partitions are not known."""
+    producer = shared.producer
+    topic = settings.topic
+    if producer.client.cluster.partitions_for_topic(topic) is None:
+        return None
+    partition: int = producer._partition(topic, None, key, value, key, value)
+    queue = shared.queues.get((topic, partition))
+    if queue is None:
+        queue = _PartitionQueue(producer, topic, partition, settings.request_timeout_seconds)
+        shared.queues[(topic, partition)] = queue
+    return queue
+
+
+async def _send_in_order(queue: _PartitionQueue) -> None:
+    """Hand send() the partition's waiting records one after another, until none is left."""
+    producer, topic, partition = queue.producer, queue.topic, queue.partition
+    loop = asyncio.get_running_loop()
+    records: list[_Waiting] = []
+    handed = 0
+    try:
+        while queue.records:
+            records, queue.records, handed = queue.records, [], 0
+            for key, value, headers, future, since in records:
+                handed += 1
+                # A dispatch cancelled before its record was handed over sends nothing, as before.
+                if future.done():
+                    continue
+                if loop.time() - since >= queue.request_timeout_seconds:
+                    _settle(future, KafkaTimeoutError())
+                    continue
+                try:
+                    # aiokafka bounds the wait for room in its buffer by request_timeout_ms, and
+                    # the record's life in the buffer and then in its request.
+                    delivery = await producer.send(topic, value, key=key, headers=headers, partition=partition)
+                except KafkaTimeoutError as error:
+                    # No room for request_timeout_seconds: the records behind it would wait as long.
+                    for waiting in records[handed - 1 :] + queue.records:
+                        _settle(waiting[3], error)
+                    records, queue.records = [], []
+                    break
+                except KafkaError as error:
+                    _settle(future, error)
+                else:
+                    delivery.add_done_callback(functools.partial(_settle_delivered, future))
+            records = []
+    except BaseException as error:
+        # Cancelled with its loop or producer: no dispatch may wait for ever, from the record being
+        # handed over on.
+        for _, _, _, future, _ in records[max(handed - 1, 0) :] + queue.records:
+            _settle(future, KafkaError(_describe(error)))
+        queue.records = []
+        raise
+    finally:
+        queue.sender = None
+        queue.busy = False
+
+
+def _settle_delivered(future: "asyncio.Future[None]", delivery: "asyncio.Future[Any]") -> None:
+    _settle(future, KafkaError("cancelled") if delivery.cancelled() else delivery.exception())
+
+
+def _settle(future: "asyncio.Future[None]", error: BaseException | None) -> None:
+    # A dispatch cancelled meanwhile has given up on its future.
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(error)
 
 
 def _delivery_error(error: KafkaError, settings: ProducerSettings, value_bytes: int) -> KafkaDeliveryError:
