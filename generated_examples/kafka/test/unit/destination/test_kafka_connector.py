@@ -35,12 +35,3 @@ async def test_unserialisable_data_fails_before_any_connection() -> None:
     connector = make_connector()
     with pytest.raises(PayloadError, match="as JSON"):
         await connector.dispatch_event(float("nan"), profile=PROFILE, session=SESSION, event=EVENT)
-
-
-def test_the_partition_key_setting_picks_the_record_key() -> None:
-    # Imported here: the module's own import list is the one every transport shares.
-    from tracardi.process_engine.destination.kafka_connector import _partition_key
-
-    record = DispatchRecord(DESTINATION_NAME, "event", {}, "profile-1", "session-1")
-    keys = [_partition_key(record, setting) for setting in ("profile_id", "session_id", "none")]
-    assert keys == ["profile-1", "session-1", None]

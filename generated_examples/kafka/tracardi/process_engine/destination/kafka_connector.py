@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from tracardi.process_engine.destination.transport import require_runtime
 from tracardi.process_engine.destination.transport.connector import RecordConnector
-from tracardi.process_engine.destination.transport.kafka import ProducerSettings, publish
+from tracardi.process_engine.destination.transport.kafka import producer_settings, publish
 from tracardi.process_engine.destination.transport.record import DispatchRecord
 from tracardi.process_engine.destination.transport.validation import derived_once
 
@@ -135,36 +135,6 @@ class KafkaConfiguration(BaseModel):
     )
 
 
-def _producer_settings(credentials: KafkaCredentials, configuration: KafkaConfiguration) -> ProducerSettings:
-    return ProducerSettings(
-        bootstrap_servers=credentials.bootstrap_servers,
-        security_protocol=credentials.security_protocol,
-        sasl_mechanism=credentials.sasl_mechanism,
-        username=credentials.username,
-        password=credentials.password.get_secret_value() if credentials.password else None,
-        ssl_ca_file=credentials.ssl_ca_file,
-        topic=configuration.topic,
-        acks=configuration.acks,
-        compression=configuration.compression,
-        enable_idempotence=configuration.enable_idempotence,
-        linger_ms=configuration.linger_ms,
-        max_record_bytes=configuration.max_record_bytes,
-        max_in_flight=configuration.max_in_flight,
-        request_timeout_seconds=configuration.request_timeout_seconds,
-        connect_timeout_seconds=configuration.connect_timeout_seconds,
-        unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
-    )
-
-
-def _partition_key(record: DispatchRecord, partition_key: str) -> str | None:
-    """The record's key, which keeps one profile's (or session's) records in order in one partition."""
-    if partition_key == "profile_id":
-        return record.profile_id
-    if partition_key == "session_id":
-        return record.session_id
-    return None
-
-
 class KafkaConnector(RecordConnector[KafkaCredentials, KafkaConfiguration]):
     """Tracardi builds a new instance for every dispatch, so nothing is kept on the instance."""
 
@@ -180,8 +150,8 @@ class KafkaConnector(RecordConnector[KafkaCredentials, KafkaConfiguration]):
         if configuration.headers:
             headers = {**configuration.headers, **headers}
         await publish(
-            derived_once(_producer_settings, credentials, configuration),
+            derived_once(producer_settings, credentials, configuration),
             record.json_payload(),
-            key=_partition_key(record, configuration.partition_key),
+            key=record.key(configuration.partition_key),
             headers=headers,
         )

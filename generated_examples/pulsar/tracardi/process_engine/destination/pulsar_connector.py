@@ -10,7 +10,7 @@ from pydantic_core import MultiHostUrl
 
 from tracardi.process_engine.destination.transport import require_runtime
 from tracardi.process_engine.destination.transport.connector import RecordConnector
-from tracardi.process_engine.destination.transport.pulsar import partition_key, producer_settings, publish
+from tracardi.process_engine.destination.transport.pulsar import producer_settings, publish
 from tracardi.process_engine.destination.transport.record import DispatchRecord
 from tracardi.process_engine.destination.transport.validation import derived_once
 
@@ -117,5 +117,5 @@ class PulsarConnector(RecordConnector[PulsarCredentials, PulsarConfiguration]):
             derived_once(producer_settings, credentials, configuration),
             record.json_payload(),
             properties={**configuration.properties, **record.properties()},
-            partition_key=partition_key(record, configuration.partition_key),
+            partition_key=record.key(configuration.partition_key),
         )

@@ -5,11 +5,13 @@ import ssl
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
 import pytest_asyncio
 from aiokafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
+from pydantic import SecretStr
 from pytest_mock import MockerFixture
 
 from tracardi.process_engine.destination.transport import kafka
@@ -20,6 +22,7 @@ from tracardi.process_engine.destination.transport.kafka import (
     KafkaUnreachableError,
     ProducerSettings,
     close_producers,
+    producer_settings,
     publish,
 )
 from tracardi.process_engine.destination.transport.outages import Outages
@@ -42,6 +45,20 @@ SETTINGS = ProducerSettings(
     connect_timeout_seconds=5,
     unreachable_backoff_seconds=5,
 )
+
+
+def test_producer_settings_are_read_from_the_models() -> None:
+    fields = SETTINGS._asdict()
+    credential_names = ("bootstrap_servers", "security_protocol", "sasl_mechanism", "username", "ssl_ca_file")
+    credentials = SimpleNamespace(
+        **{name: fields[name] for name in credential_names}, password=SecretStr("s3cr3t-password")
+    )
+    configuration = SimpleNamespace(**{name: value for name, value in fields.items() if name not in credential_names})
+    assert producer_settings(credentials, configuration) == SETTINGS
+    credentials.password = None
+    assert producer_settings(credentials, configuration) == SETTINGS._replace(password=None)
+
+
 # A self-signed CA certificate (EC P-256, valid until 2126): what ssl_ca_file points to.
 TEST_CA = """-----BEGIN CERTIFICATE-----
 MIIBezCCASGgAwIBAgIUXRcL3NL5zyFfDLzHF/tAb7et2n4wCgYIKoZIzj0EAwIw

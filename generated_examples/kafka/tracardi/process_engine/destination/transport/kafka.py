@@ -26,7 +26,7 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
@@ -41,6 +41,7 @@ from aiokafka.errors import (
     TopicAuthorizationFailedError,
     UnknownTopicOrPartitionError,
 )
+from pydantic import SecretStr
 
 from tracardi.process_engine.destination.transport.outages import Outages
 
@@ -148,6 +149,87 @@ class ProducerSettings(NamedTuple):
 
     def uses_tls(self) -> bool:
         return self.security_protocol.endswith("SSL")
+
+
+class CredentialsFields(Protocol):
+    """What producer_settings() reads of a Kafka destination's credentials model."""
+
+    @property
+    def bootstrap_servers(self) -> str: ...
+
+    @property
+    def security_protocol(self) -> str: ...
+
+    @property
+    def sasl_mechanism(self) -> str: ...
+
+    @property
+    def username(self) -> str | None: ...
+
+    @property
+    def password(self) -> SecretStr | None: ...
+
+    @property
+    def ssl_ca_file(self) -> str: ...
+
+
+class ConfigurationFields(Protocol):
+    """What producer_settings() reads of a Kafka destination's init model."""
+
+    @property
+    def topic(self) -> str: ...
+
+    @property
+    def acks(self) -> str: ...
+
+    @property
+    def compression(self) -> str: ...
+
+    @property
+    def enable_idempotence(self) -> bool: ...
+
+    @property
+    def linger_ms(self) -> int: ...
+
+    @property
+    def max_record_bytes(self) -> int: ...
+
+    @property
+    def max_in_flight(self) -> int: ...
+
+    @property
+    def request_timeout_seconds(self) -> float: ...
+
+    @property
+    def connect_timeout_seconds(self) -> float: ...
+
+    @property
+    def unreachable_backoff_seconds(self) -> float: ...
+
+
+def producer_settings(credentials: CredentialsFields, configuration: ConfigurationFields) -> ProducerSettings:
+    """The settings of the producer a destination's validated models ask for.
+
+    Every Kafka destination has these fields, their names and types fixed by the transport.
+    """
+    return ProducerSettings(
+        bootstrap_servers=credentials.bootstrap_servers,
+        security_protocol=credentials.security_protocol,
+        sasl_mechanism=credentials.sasl_mechanism,
+        username=credentials.username,
+        password=credentials.password.get_secret_value() if credentials.password else None,
+        ssl_ca_file=credentials.ssl_ca_file,
+        topic=configuration.topic,
+        acks=configuration.acks,
+        compression=configuration.compression,
+        enable_idempotence=configuration.enable_idempotence,
+        linger_ms=configuration.linger_ms,
+        max_record_bytes=configuration.max_record_bytes,
+        max_in_flight=configuration.max_in_flight,
+        request_timeout_seconds=configuration.request_timeout_seconds,
+        connect_timeout_seconds=configuration.connect_timeout_seconds,
+        unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
+    )
 
 
 def _masked_repr(settings: Connection | ProducerSettings) -> str:

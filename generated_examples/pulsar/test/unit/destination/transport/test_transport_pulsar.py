@@ -29,12 +29,10 @@ from tracardi.process_engine.destination.transport.pulsar import (
     SharedProducer,
     close_all_producers,
     get_producer,
-    partition_key,
     producer_settings,
     publish,
 )
 from tracardi.process_engine.destination.transport.pulsar_handshake import CertificateRefused, trust_file
-from tracardi.process_engine.destination.transport.record import DispatchRecord
 
 MAX_MESSAGE_SIZE = 5 * 1024 * 1024
 SETTINGS = ProducerSettings(
@@ -284,15 +282,6 @@ def test_producer_settings_are_read_from_the_models() -> None:
     assert producer_settings(Credentials(SETTINGS.service_url, None), CONFIGURATION) == SETTINGS._replace(token=None)
     with_ca = Credentials(SETTINGS.service_url, None, "/etc/pulsar/ca.pem")
     assert producer_settings(with_ca, CONFIGURATION).ssl_ca_file == "/etc/pulsar/ca.pem"
-
-
-@pytest.mark.parametrize(
-    ("choice", "key"),
-    [("profile_id", "profile-1"), ("session_id", "session-1"), ("none", None)],
-)
-def test_the_partition_key_setting_chooses_the_message_key(choice: str, key: str | None) -> None:
-    record = DispatchRecord("Apache Pulsar", "event", {}, "profile-1", "session-1", "event-1", "page-view")
-    assert partition_key(record, choice) == key
 
 
 TLS_SETTINGS = SETTINGS._replace(service_url="pulsar+ssl://broker.example.test:6651")

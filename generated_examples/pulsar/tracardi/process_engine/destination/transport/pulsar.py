@@ -49,7 +49,6 @@ from tracardi.process_engine.destination.transport.pulsar_handshake import (
     check_broker_accepts,
     trust_file,
 )
-from tracardi.process_engine.destination.transport.record import DispatchRecord
 from tracardi.process_engine.destination.transport.tls import CertificateFileError, client_context, refusal
 
 logger = get_logger(__name__)
@@ -157,15 +156,6 @@ def producer_settings(credentials: CredentialsFields, configuration: Configurati
         send_timeout_seconds=configuration.send_timeout_seconds,
         unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
     )
-
-
-def partition_key(record: DispatchRecord, choice: str) -> str | None:
-    """The message key the partition_key setting chooses: the profile's or the session's id, or none."""
-    if choice == "profile_id":
-        return record.profile_id
-    if choice == "session_id":
-        return record.session_id
-    return None
 
 
 class PulsarDeliveryError(Exception):
