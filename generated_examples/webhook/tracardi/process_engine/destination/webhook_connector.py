@@ -54,6 +54,13 @@ class WebhookCredentials(BaseModel):
         default=None,
         description="When set, X-Signature-256 carries the HMAC-SHA256 of the body.",
     )
+    ssl_ca_file: str = Field(
+        default="",
+        description=(
+            "Path to a PEM file of the certificate authorities to trust for an https:// URL, for a server whose "
+            "certificate an internal CA signed; empty means the system's."
+        ),
+    )
 
 
 class WebhookConfiguration(BaseModel):

@@ -358,7 +358,11 @@ async def test_without_a_ca_file_ssl_trusts_the_systems_authorities() -> None:
 @pytest.mark.asyncio
 @pytest.mark.parametrize(
     ("content", "problem"),
-    [(None, "FileNotFoundError"), ("not a certificate", "SSLError"), ("", "SSLError")],
+    [
+        (None, "cannot be read (No such file or directory)"),
+        ("not a certificate", "is not a readable PEM file of certificates (NO_CERTIFICATE_OR_CRL_FOUND)"),
+        ("", "is not a readable PEM file of certificates (NO_CERTIFICATE_OR_CRL_FOUND)"),
+    ],
 )
 async def test_a_ca_file_missing_or_not_pem_is_refused_before_any_connection(
     tmp_path: Path, content: str | None, problem: str
@@ -366,10 +370,9 @@ async def test_a_ca_file_missing_or_not_pem_is_refused_before_any_connection(
     ca_file = tmp_path / "internal ca.pem"
     if content is not None:
         ca_file.write_text(content)
-    with pytest.raises(KafkaSettingsError, match="is not a readable PEM file") as raised:
+    with pytest.raises(KafkaSettingsError) as raised:
         await send(SETTINGS._replace(security_protocol="SASL_SSL", ssl_ca_file=str(ca_file)))
-    assert repr(str(ca_file)) in str(raised.value)
-    assert problem in str(raised.value)
+    assert f"ssl_ca_file {str(ca_file)!r} {problem}, for " in str(raised.value)
     assert "s3cr3t-password" not in str(raised.value)
     assert FakeProducer.made == []
 

@@ -43,6 +43,7 @@ from aiokafka.errors import (
 )
 from pydantic import SecretStr
 
+from tracardi.process_engine.destination.transport import tls
 from tracardi.process_engine.destination.transport.outages import Outages
 
 try:
@@ -796,11 +797,8 @@ async def _connection_failure(connection: Connection, deadline: float) -> Callab
                     left,
                 )
             except ssl.SSLCertVerificationError as error:
-                message = (
-                    f"presented a TLS certificate that could not be verified ({error.verify_message}) "
-                    f"against {_trusted(connection)}"
-                )
-                return lambda where: KafkaCertificateError(f"{where} {message}")
+                refused = error
+                return lambda where: KafkaCertificateError(tls.refusal(where, refused, connection.ssl_ca_file))
             except SaslAuthenticationFailed:
                 message = (
                     f"refused the {connection.sasl_mechanism} user name or password (user {connection.username!r})"
@@ -827,21 +825,10 @@ def _security(connection: Connection) -> dict[str, Any]:
 
 def _ssl_context(connection: Connection) -> ssl.SSLContext:
     """Host names checked, against the certificate authorities of ssl_ca_file or the system's."""
-    if not connection.ssl_ca_file:
-        return ssl.create_default_context()
     try:
-        return ssl.create_default_context(cafile=connection.ssl_ca_file)
-    except (OSError, ValueError) as error:  # ssl.SSLError is an OSError
-        raise KafkaSettingsError(
-            f"ssl_ca_file {connection.ssl_ca_file!r} is not a readable PEM file of certificates "
-            f"({_describe(error)}), for {connection.where()}"
-        ) from None
-
-
-def _trusted(connection: Connection) -> str:
-    if connection.ssl_ca_file:
-        return f"the certificate authorities of ssl_ca_file {connection.ssl_ca_file!r}"
-    return "the system's certificate authorities (set ssl_ca_file to trust the brokers' own)"
+        return tls.client_context(connection.ssl_ca_file)
+    except tls.CertificateFileError as error:
+        raise KafkaSettingsError(f"{error}, for {connection.where()}") from None
 
 
 def _describe(error: BaseException) -> str:

@@ -40,6 +40,7 @@ from pydantic import SecretStr
 from yarl import URL
 
 from tracardi.exceptions.log_handler import get_logger
+from tracardi.process_engine.destination.transport import tls
 from tracardi.process_engine.destination.transport.outages import Outages
 
 logger = get_logger(__name__)
@@ -109,6 +110,11 @@ class HttpConnectionError(HttpDeliveryError, ConnectionError):
     """The server could not be reached: refused, unresolvable, reset or failed TLS."""
 
 
+class HttpCertificateError(HttpDeliveryError):
+    """The server's TLS certificate did not verify against the CAs trusted; not retried, and no outage:
+    the server answered, with a certificate that the settings must be made to trust."""
+
+
 class HttpDeadlineError(HttpTimeoutError):
     """deadline_seconds passed before the next attempt could start, so none was started.
 
@@ -151,6 +157,8 @@ class HttpSettings(NamedTuple):
     deadline_seconds: float = 15.0
     max_retry_after_seconds: float = 10.0
     verify_tls: bool = True
+    # A PEM file of the certificate authorities to trust with https://; "" for the system's.
+    ssl_ca_file: str = ""
     max_body_bytes: int = 1024 * 1024
     unreachable_backoff_seconds: float = 5.0
 
@@ -194,6 +202,9 @@ class CredentialsFields(Protocol):
 
     @property
     def signing_secret(self) -> SecretStr | None: ...
+
+    @property
+    def ssl_ca_file(self) -> str: ...
 
 
 class ConfigurationFields(Protocol):
@@ -256,6 +267,7 @@ def http_settings(
         deadline_seconds=configuration.deadline_seconds,
         max_retry_after_seconds=configuration.max_retry_after_seconds,
         verify_tls=configuration.verify_tls,
+        ssl_ca_file=credentials.ssl_ca_file,
         max_body_bytes=configuration.max_body_bytes,
         unreachable_backoff_seconds=configuration.unreachable_backoff_seconds,
     )
@@ -289,11 +301,14 @@ class PreparedRequest(NamedTuple):
     url: URL
     headers: dict[str, str]
     body: bytes
-    verify_tls: bool
+    # The verifying context of the settings' CAs, or False when verify_tls is off.
+    ssl: ssl.SSLContext | bool
     connect_timeout_seconds: float
     # The settings' own timeouts, made once: an attempt with all of timeout_seconds uses them.
     timeout: aiohttp.ClientTimeout
     endpoint: Endpoint
+    # What the certificates were checked against, for the error when one does not verify.
+    ssl_ca_file: str
 
     @property
     def shown_url(self) -> str:
@@ -446,6 +461,23 @@ class _RequestParts(NamedTuple):
     endpoint: Endpoint
     headers: dict[str, str]
     timeout: aiohttp.ClientTimeout
+    ssl: ssl.SSLContext | bool
+
+
+def _tls(settings: HttpSettings, url: URL) -> ssl.SSLContext | bool:
+    if not settings.ssl_ca_file:
+        return tls.client_context("") if settings.verify_tls else False
+    # Whoever names a CA file expects its certificates checked: say so rather than ignore it.
+    if url.scheme != "https":
+        raise _settings_error(settings, "ssl_ca_file is set, but the url is not https://; leave it empty for http://")
+    if not settings.verify_tls:
+        raise _settings_error(
+            settings, "ssl_ca_file is set, but verify_tls is off; turn it on or leave ssl_ca_file empty"
+        )
+    try:
+        return tls.client_context(settings.ssl_ca_file)
+    except tls.CertificateFileError as error:
+        raise _settings_error(settings, str(error)) from None
 
 
 @functools.lru_cache(maxsize=256)
@@ -460,7 +492,7 @@ def _checked(settings: HttpSettings) -> _RequestParts:
     headers.update(_auth_headers(settings))
     headers["Content-Type"] = "application/json"
     timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds, sock_connect=settings.connect_timeout_seconds)
-    return _RequestParts(url, (url.scheme, url.host, url.port), headers, timeout)
+    return _RequestParts(url, (url.scheme, url.host, url.port), headers, timeout, _tls(settings, url))
 
 
 # Idempotency keys are version 4 UUIDs whose first 24 characters, version and variant included,
@@ -488,7 +520,7 @@ def idempotency_key() -> str:
 
 def prepare(settings: HttpSettings, body: bytes, extra_headers: Mapping[str, str]) -> PreparedRequest:
     """Check the settings and build the request every attempt sends, before anything is sent."""
-    url, endpoint, fixed_headers, timeout = _checked(settings)
+    url, endpoint, fixed_headers, timeout, tls_context = _checked(settings)
     if len(body) > settings.max_body_bytes:
         raise HttpPayloadError(
             f"{settings.destination}: the body for {settings.method} {shown_url(url)} is {len(body)} bytes, "
@@ -500,7 +532,15 @@ def prepare(settings: HttpSettings, body: bytes, extra_headers: Mapping[str, str
         headers[SIGNATURE_HEADER] = f"sha256={digest}"
     # By position: keywords would double what building it costs, once per dispatch.
     return PreparedRequest(
-        settings.method, url, headers, body, settings.verify_tls, settings.connect_timeout_seconds, timeout, endpoint
+        settings.method,
+        url,
+        headers,
+        body,
+        tls_context,
+        settings.connect_timeout_seconds,
+        timeout,
+        endpoint,
+        settings.ssl_ca_file,
     )
 
 
@@ -622,10 +662,13 @@ async def close_http_sessions() -> None:
         await entry.closer.aclose()
 
 
-def _connection_problem(error: aiohttp.ClientError, url: URL) -> AttemptFailed:
+def _connection_problem(error: aiohttp.ClientError, url: URL, ca_file: str) -> AttemptFailed:
     where = f"{url.host}:{url.port}"
     if isinstance(error, aiohttp.ClientConnectorCertificateError):
-        return AttemptFailed(HttpConnectionError, f"the TLS certificate of {where} was not accepted", retried=False)
+        refused = tls.verification_failure(error.certificate_error)
+        if refused is not None:
+            return AttemptFailed(HttpCertificateError, tls.refusal(where, refused, ca_file), retried=False)
+        return AttemptFailed(HttpCertificateError, f"the TLS certificate of {where} was not accepted", retried=False)
     if isinstance(error, (aiohttp.ClientSSLError, aiohttp.ServerFingerprintMismatch)):
         return AttemptFailed(HttpConnectionError, f"the TLS handshake with {where} failed", retried=False)
     if isinstance(error, aiohttp.ClientConnectorError):
@@ -684,7 +727,7 @@ async def send_once(request: PreparedRequest, timeout_seconds: float) -> None:
             data=request.body,
             headers=request.headers,
             allow_redirects=False,
-            ssl=request.verify_tls,
+            ssl=request.ssl,
             timeout=timeout,
         ) as response:
             status = response.status
@@ -709,7 +752,7 @@ async def send_once(request: PreparedRequest, timeout_seconds: float) -> None:
         phase = "for the response" if status is None else f"for the rest of the HTTP {status} response"
         raise AttemptFailed(HttpTimeoutError, f"timed out after {timeout.total:.2f} s waiting {phase}") from None
     except aiohttp.ClientError as error:
-        raise _connection_problem(error, request.url) from None
+        raise _connection_problem(error, request.url, request.ssl_ca_file) from None
     except ssl.SSLError:
         where = f"{request.url.host}:{request.url.port}"
         raise AttemptFailed(HttpConnectionError, f"the TLS connection to {where} failed", retried=False) from None

@@ -26,6 +26,7 @@ WEBHOOK_RESOURCE = ResourceSettings(
         "password": "<password>",
         "api_key_header": "X-API-Key",
         "signing_secret": "<signing_secret>",
+        "ssl_ca_file": "",
     },
     manual="webhook_resource",
     destination=DestinationData(
