@@ -1,7 +1,8 @@
-"""The http transport: the committed webhook example and other renders pass their checks and
-their tests against a real HTTP server, with nothing skipped."""
+"""The http transport: its example carries the runtime's files, a render under other names
+passes its checks and its own tests against a real HTTP server, and a render without the fields
+the transport reads is refused. The example's checks are tests/test_generated_examples.py's, its
+tests (the runtime's included) run on every Python in tests/test_interpreter_matrix.py."""
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -10,18 +11,13 @@ import yaml
 from conftest import RenderInto
 from examples import EXAMPLES
 from rendering import (
-    IGNORED,
     REPO_ROOT,
     assert_all_passed,
     check_code,
-    code_checks,
-    make_checkout,
-    run,
     run_rendered_tests,
 )
 
 WEBHOOK = EXAMPLES / "webhook"
-RENDERED_TESTS = ("test/unit", "test/integration")
 
 
 # The shared runtime's http module, its tests and the checks every http destination's own test
@@ -44,23 +40,6 @@ def test_the_webhook_example_is_committed_with_the_http_files() -> None:
         assert (WEBHOOK / path).is_file(), path
     assert not list(WEBHOOK.rglob("*_producer.py")), "an http render carries no Pulsar machinery"
     assert not list(WEBHOOK.rglob("webhook_http.py")), "the delivery is the runtime's, not its own"
-
-
-def test_the_http_files_pass_ruff_and_mypy(tmp_path: Path, mypy_cache: Path) -> None:
-    checkout = make_checkout(tmp_path / "tracardi-checkout")
-    shutil.copytree(WEBHOOK, checkout, dirs_exist_ok=True, ignore=IGNORED)
-    files: list[str | Path] = [Path(path) for path in http_files("webhook")]
-    for command in code_checks(files, mypy_cache).values():
-        run(command, cwd=checkout)
-
-
-def test_the_webhook_example_passes_its_checks_and_its_tests_against_a_real_server(
-    tmp_path: Path, mypy_cache: Path
-) -> None:
-    checkout = make_checkout(tmp_path / "tracardi-checkout")
-    shutil.copytree(WEBHOOK, checkout, dirs_exist_ok=True, ignore=IGNORED)
-    check_code(checkout, "webhook", mypy_cache)
-    assert_all_passed(run_rendered_tests(checkout, *RENDERED_TESTS))
 
 
 def fixed_fields(question: str) -> list[dict[str, Any]]:
@@ -89,7 +68,12 @@ def test_a_render_with_other_names_passes_its_checks_and_its_tests(
     for path in RUNTIME_FILES:
         assert (checkout / path).read_bytes() == (WEBHOOK / path).read_bytes(), path
     check_code(checkout, "acme_order_hooks", mypy_cache)
-    assert_all_passed(run_rendered_tests(checkout, *RENDERED_TESTS))
+    # Its own tests: the runtime's are the example's, the same bytes.
+    own_tests = [
+        "test/unit/destination/test_acme_order_hooks_connector.py",
+        "test/integration/destination/test_acme_order_hooks_connector_server.py",
+    ]
+    assert_all_passed(run_rendered_tests(checkout, *own_tests))
 
 
 @pytest.mark.parametrize(

@@ -1,22 +1,18 @@
-"""The kafka transport: its committed example passes its checks and unit tests, and a render
-that drops a field the producer reads is refused.
+"""The kafka transport: its committed example carries the runtime's producer and no Pulsar
+machinery, and a render that drops a field the producer reads is refused.
 
-Its integration tests need Apache Kafka: tests/test_apache_kafka.py runs them.
+The example's checks are tests/test_generated_examples.py's, its unit tests run on every Python
+in tests/test_interpreter_matrix.py, its integration tests (Apache Kafka) in
+tests/test_apache_kafka.py.
 """
 
-import shutil
 from pathlib import Path
 
 import pytest
 from copier.errors import CopierError
 from examples import EXAMPLES
 from rendering import (
-    IGNORED,
-    assert_all_passed,
-    check_code,
-    make_checkout,
     render,
-    run_rendered_tests,
 )
 
 KAFKA_EXAMPLE = EXAMPLES / "kafka"
@@ -25,20 +21,6 @@ KAFKA_EXAMPLE = EXAMPLES / "kafka"
 def test_the_kafka_example_is_committed() -> None:
     assert (KAFKA_EXAMPLE / ".copier-answers.destination-kafka.yml").is_file()
     assert (KAFKA_EXAMPLE / "tracardi/process_engine/destination/transport/kafka.py").is_file()
-
-
-def example_checkout(tmp_path: Path) -> Path:
-    checkout = make_checkout(tmp_path / "tracardi-checkout")
-    shutil.copytree(KAFKA_EXAMPLE, checkout, dirs_exist_ok=True, ignore=IGNORED)
-    return checkout
-
-
-def test_kafka_example_passes_its_unit_tests(tmp_path: Path) -> None:
-    assert_all_passed(run_rendered_tests(example_checkout(tmp_path), "test/unit"))
-
-
-def test_kafka_example_passes_its_checks(tmp_path: Path, mypy_cache: Path) -> None:
-    check_code(example_checkout(tmp_path), "kafka", mypy_cache)
 
 
 def test_a_kafka_render_carries_no_pulsar_machinery() -> None:

@@ -171,9 +171,7 @@ def test_update_moves_a_destination_from_before_the_runtime_onto_it(
     for name in private_files:
         assert (checkout / f"tracardi/process_engine/destination/{module}_{name}.py").is_file()
     commit_all(checkout, "rendered before the runtime")
-    connector.write_text(
-        "# The author's note, kept across the update.\n" + connector.read_text()
-    )
+    connector.write_text("# The author's note, kept across the update.\n" + connector.read_text())
     commit_all(checkout, "the author's edit")
     answers_file = f".copier-answers.destination-{module}.yml"
     # Its migration (which only speaks) runs code, so Copier needs --trust for this update.

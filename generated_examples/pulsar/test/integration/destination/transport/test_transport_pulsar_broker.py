@@ -208,7 +208,9 @@ def consume(service_url: str, token: str | None, topic: str, expected: int, time
             initial_position=pulsar.InitialPosition.Earliest,
         )
         messages: list[pulsar.Message] = []
-        distinct: set[bytes] = set()
+        # By message id: a redelivered copy has its original's id, while several messages may well
+        # carry the same payload.
+        distinct: set[str] = set()
         deadline = time.monotonic() + timeout
         while len(distinct) < expected and time.monotonic() < deadline:
             try:
@@ -217,7 +219,7 @@ def consume(service_url: str, token: str | None, topic: str, expected: int, time
                 continue
             consumer.acknowledge(message)
             messages.append(message)
-            distinct.add(message.data())
+            distinct.add(str(message.message_id()))
         return Received(messages)
     finally:
         client.close()
