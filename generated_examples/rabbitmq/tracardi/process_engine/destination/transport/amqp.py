@@ -26,12 +26,14 @@ public API only, the same calls on all.
 """
 
 import asyncio
+import contextvars
+import re
 import ssl
 import uuid
 import weakref
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import aio_pika
 import aiormq
@@ -54,6 +56,11 @@ logger = get_logger(__name__)
 URL_SCHEMES = ("amqp", "amqps")
 EXCHANGE_TYPES = ("direct", "fanout", "topic", "headers")
 APP_ID = "tracardi"
+
+# OpenSSL's reason, in the text aiormq makes of a failed handshake.
+_VERIFY_FAILED = re.compile(
+    r"CERTIFICATE_VERIFY_FAILED\]\s*(?:certificate verify failed:\s*)?([^(']*?)\s*(?:\(_ssl|'|$)"
+)
 
 
 class AmqpDeliveryError(Exception):
@@ -113,6 +120,15 @@ class ConnectionSettings(NamedTuple):
         )
 
     @property
+    def shown_url(self) -> str:
+        """The URL as errors show it: whatever user info or query it was given, left out."""
+        try:
+            url = URL(self.url)
+            return str(url.with_user(None).with_query(None).with_fragment(None))
+        except ValueError:
+            return "<url that cannot be read>"
+
+    @property
     def vhost(self) -> str:
         # As aiormq reads it: no path or "/" is the default vhost "/".
         path = URL(self.url).path
@@ -139,7 +155,7 @@ class AmqpSettings(NamedTuple):
 
     def where(self) -> str:
         exchange = f"exchange {self.exchange!r}" if self.exchange else "the default exchange"
-        return f"{exchange} with routing key {self.routing_key!r} at {self.connection.url}"
+        return f"{exchange} with routing key {self.routing_key!r} at {self.connection.shown_url}"
 
 
 class CredentialsFields(Protocol):
@@ -289,12 +305,13 @@ def _connection_error(error: BaseException, settings: ConnectionSettings, where:
         return AmqpCertificateError(f"Cannot connect to RabbitMQ for {where}: {error}")
     certificate = verification_failure(error)
     if certificate is not None:
-        return AmqpCertificateError(refusal(f"RabbitMQ at {settings.url}", certificate, settings.ca_file))
+        return AmqpCertificateError(refusal(f"RabbitMQ at {settings.shown_url}", certificate, settings.ca_file))
     if "CERTIFICATE_VERIFY_FAILED" in str(error):
         # aiormq turns the SSL error into text, so its reason is all that is left.
-        reason = str(error).split("]", 1)[-1].split("(_ssl", 1)[0].strip(" ')") or "verification failed"
+        found = _VERIFY_FAILED.search(str(error))
+        reason = (found.group(1) if found else "") or "verification failed"
         return AmqpCertificateError(
-            f"RabbitMQ at {settings.url} presented a TLS certificate that could not be verified ({reason}) "
+            f"RabbitMQ at {settings.shown_url} presented a TLS certificate that could not be verified ({reason}) "
             f"against {trusted(settings.ca_file)}"
         )
     if isinstance(error, aiormq.exceptions.ProbableAuthenticationError):
@@ -426,6 +443,13 @@ async def _opened(connection: AbstractRobustConnection, confirming: bool = False
     return channel
 
 
+async def _close_connection_quietly(connection: AbstractRobustConnection) -> None:
+    try:
+        await asyncio.wait_for(connection.close(), 1)
+    except Exception as error:  # it stops reconnecting either way
+        logger.debug(f"Closing a RabbitMQ connection that did not open: {error!r}")
+
+
 async def _close_quietly(channel: AbstractChannel) -> None:
     try:
         await channel.close()
@@ -445,8 +469,25 @@ _connections: weakref.WeakKeyDictionary[
 ] = weakref.WeakKeyDictionary()
 
 
+# The connections connect_robust makes in the current task, so that one whose first connect failed
+# can be closed: aio-pika would otherwise go on reconnecting it in the background for ever.
+_made_here: contextvars.ContextVar[list[AbstractRobustConnection]] = contextvars.ContextVar("amqp_made_here")
+
+
+class _ListedConnection(aio_pika.RobustConnection):
+    """A robust connection that lists itself where the task that makes it can find it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        made = _made_here.get(None)
+        if made is not None:
+            made.append(self)
+
+
 async def _connect(settings: ConnectionSettings) -> SharedConnection:
-    where = f"{settings.url} as {settings.username or 'guest'}"
+    where = f"{settings.shown_url} as {settings.username or 'guest'}"
+    made: list[AbstractRobustConnection] = []
+    _made_here.set(made)
     try:
         context = client_context(settings.ca_file) if URL(settings.url).scheme == "amqps" else None
         connection = await asyncio.wait_for(
@@ -455,10 +496,15 @@ async def _connect(settings: ConnectionSettings) -> SharedConnection:
                 timeout=settings.connect_timeout_seconds,
                 ssl_context=context,
                 client_properties={"connection_name": APP_ID},
+                connection_class=_ListedConnection,
+                # aio-pika 8 waits 5 s by default before it reconnects after a lost connection.
+                reconnect_interval=1,
             ),
             settings.connect_timeout_seconds,
         )
     except Exception as error:
+        for failed in made:
+            await _close_connection_quietly(failed)
         # `from None`: a library's error may repeat the URL with its credentials.
         mapped = _connection_error(error, settings, where)
         if settings.password and settings.password in str(mapped):
@@ -579,4 +625,4 @@ async def close_connections() -> None:
         try:
             await (await opening).close()
         except Exception as error:
-            logger.warning(f"Closing the RabbitMQ connection to {settings.url} failed: {error!r}")
+            logger.warning(f"Closing the RabbitMQ connection to {settings.shown_url} failed: {error!r}")
