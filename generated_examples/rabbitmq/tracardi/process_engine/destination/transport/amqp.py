@@ -276,7 +276,9 @@ def _check(settings: AmqpSettings) -> None:
 
 def _connection_url(settings: ConnectionSettings) -> str:
     # aio-pika ignores login= and password= when given a URL: the credentials go into it, quoted.
-    url = URL(settings.url)
+    # The connection's name in RabbitMQ's management views, which aiormq reads from the query in
+    # every version (aio-pika 8 does not hand client_properties to the connection).
+    url = URL(settings.url).update_query(name=APP_ID)
     if settings.username:
         url = url.with_user(settings.username).with_password(settings.password or None)
     return str(url)
@@ -495,7 +497,6 @@ async def _connect(settings: ConnectionSettings) -> SharedConnection:
                 _connection_url(settings),
                 timeout=settings.connect_timeout_seconds,
                 ssl_context=context,
-                client_properties={"connection_name": APP_ID},
                 connection_class=_ListedConnection,
                 # aio-pika 8 waits 5 s by default before it reconnects after a lost connection.
                 reconnect_interval=1,
