@@ -1,6 +1,6 @@
 """The RabbitMQ rows of the dispatch benchmark (benchmarks/harness.py says how it runs).
 
-    ./dev bench --transport amqp                 # a private RabbitMQ started here, stopped at the end
+    ./dev bench --transport amqp       # a private RabbitMQ started here, stopped at the end
     RABBITMQ_URL=... RABBITMQ_USERNAME=... RABBITMQ_PASSWORD=... ./dev bench --transport amqp
 
 With RABBITMQ_URL unset, ``scripts/rabbitmq start`` starts a private RabbitMQ 3.10 node (Debian's
@@ -33,7 +33,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,9 @@ class AmqpBench:
             id="destination-1",
             name="RabbitMQ destination",
             # As the form saves it: every init field, the routing key filled in.
-            destination=DestinationConfig(package=self.package, init={**self.init, "routing_key": queue}),
+            destination=DestinationConfig(
+                package=self.package, init={**self.init, "routing_key": queue}
+            ),
             resource=Entity(id="resource-1"),
             source=NamedEntity(id="source-1", name="Source"),
         )
@@ -124,14 +126,16 @@ class AmqpBench:
             for scenario in ("rendered", "closed-loop", "open-loop")
         }
         self._connection = await aio_pika.connect_robust(self.connection_url())
-        self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._channel = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
         for queue in self.queues.values():
             await self._channel.declare_queue(queue, durable=True, arguments=QUEUE_ARGUMENTS)
         self._rendered_destination = self.make_destination(self.queues["rendered"])
 
     def rendered(self) -> harness.Dispatch:
         destination = self._rendered_destination
-        connector_class = self.connector_module.RabbitMQConnector
+        connector_class = self.connector_module.RabbitmqConnector
         resource, profiles, session, event = self.resource, self.profiles, self.session, self.event
 
         async def dispatch(number: int) -> None:
@@ -160,7 +164,7 @@ class AmqpBench:
             content_encoding="utf-8",
             delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             message_id=uuid.uuid4().hex,
-            timestamp=datetime.now(timezone.utc),
+            timestamp=datetime.now(UTC),
             app_id="tracardi",
             headers=headers,
         )
@@ -168,7 +172,11 @@ class AmqpBench:
     def closed_loop(self) -> harness.Dispatch:
         channel = self._channel
         assert channel is not None
-        exchange, queue, message = channel.default_exchange, self.queues["closed-loop"], self.raw_message
+        exchange, queue, message = (
+            channel.default_exchange,
+            self.queues["closed-loop"],
+            self.raw_message,
+        )
 
         async def dispatch(number: int) -> None:
             await exchange.publish(message(number), routing_key=queue, mandatory=True, timeout=10)
@@ -181,11 +189,15 @@ class AmqpBench:
         try:
             channel = await connection.channel(publisher_confirms=True, on_return_raises=True)
             exchange = channel.default_exchange
-            await exchange.publish(self.raw_message(-1), routing_key=queue, mandatory=True, timeout=10)
+            await exchange.publish(
+                self.raw_message(-1), routing_key=queue, mandatory=True, timeout=10
+            )
             cpu_started, started = time.thread_time(), time.perf_counter()
             confirms = [
                 asyncio.ensure_future(
-                    exchange.publish(self.raw_message(number), routing_key=queue, mandatory=True, timeout=60)
+                    exchange.publish(
+                        self.raw_message(number), routing_key=queue, mandatory=True, timeout=60
+                    )
                 )
                 for number in range(events)
             ]
@@ -209,7 +221,9 @@ class AmqpBench:
 
 def start_rabbitmq(environment: dict[str, str]) -> dict[str, str]:
     """`scripts/rabbitmq start`: its KEY=VALUE lines on stdout, as a dict."""
-    started = subprocess.run([str(RABBITMQ), "start"], env=environment, stdout=subprocess.PIPE, text=True)
+    started = subprocess.run(
+        [str(RABBITMQ), "start"], env=environment, stdout=subprocess.PIPE, text=True
+    )
     if started.returncode != 0:
         raise SystemExit(f"scripts/rabbitmq start failed ({started.returncode}); see above")
     lines = [line.partition("=") for line in started.stdout.splitlines() if "=" in line]

@@ -5,9 +5,10 @@ with the newest we pin (scripts/rendered_venvs.py builds those venvs once).
 All of them render into one checkout, and each interpreter runs every rendered test under
 test/unit and test/integration in one pytest run. Only files ending in `_apache.py` or
 `_rabbitmq.py` are left out: they need an external server named by environment variables and
-run in their own CI steps (tests/test_apache_*.py, tests/test_rabbitmq.py). Everything else is self-contained and must pass with no skip; an expected failure
-(a strict xfail marking unfinished work) is reported as such. A new example under
-generated_examples/ or a new answer set joins by being there.
+run in their own CI steps (tests/test_apache_*.py, tests/test_rabbitmq.py). Everything else
+is self-contained and must pass with no skip; an expected failure (a strict xfail marking
+unfinished work) is reported as such. A new example under generated_examples/ or a new answer
+set joins by being there.
 """
 
 import os
