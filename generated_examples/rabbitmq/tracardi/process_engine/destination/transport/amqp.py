@@ -18,8 +18,8 @@ reported sent.
 
 Tracardi awaits dispatch inside the /track request, so a broker that cannot be reached would cost
 every tracked event the connect or confirm timeout. When a dispatch finds the broker unreachable
-or silent, the dispatches to the same connection settings fail at once with its error for
-unreachable_backoff_seconds (outages); then one dispatch tries again.
+or silent, the dispatches to the same connection settings, exchange and routing key fail at once
+with its error for unreachable_backoff_seconds (outages); then one dispatch tries again.
 
 Works with aio-pika 8.2.0 (the first to honour ssl_context) to 10.2.1 (the newest, tested); its
 public API only, the same calls on all.
@@ -462,7 +462,7 @@ async def _close_quietly(channel: AbstractChannel) -> None:
 # Channels being closed, kept so that their tasks are not collected half way.
 _closing: set["asyncio.Future[None]"] = set()
 
-# Brokers that could not be reached lately, by connection settings.
+# Brokers that could not be reached lately, by connection settings, exchange and routing key.
 _outages = Outages()
 
 # Connections are bound to the loop they were opened on: one set per loop.
@@ -560,8 +560,13 @@ async def publish(settings: AmqpSettings, payload: bytes, properties: Mapping[st
         )
     message = _message(settings, payload, properties)
     unreachable = (AmqpConnectionError, AmqpTimeoutError)
-    with _outages.attempt(settings.connection, settings.unreachable_backoff_seconds, unreachable):
-        shared = await get_connection(settings.connection)
+    endpoint = (settings.connection, settings.exchange, settings.routing_key)
+    with _outages.attempt(endpoint, settings.unreachable_backoff_seconds, unreachable):
+        try:
+            shared = await get_connection(settings.connection)
+        except AmqpDeliveryError as error:
+            # The connection serves every destination with its settings: say which one asked.
+            raise type(error)(f"{error}; publishing to {settings.where()}") from None
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         shared._under_way.add(done)
         try:
