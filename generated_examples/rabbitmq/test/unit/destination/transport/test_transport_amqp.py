@@ -228,6 +228,14 @@ class FakeChannel:
     def __init__(self, exchange: FakeExchange) -> None:
         self.default_exchange = exchange
         self.is_closed = False
+        self.declared: list[tuple[str, dict[str, Any]]] = []
+
+    async def declare_exchange(self, name: str, **options: Any) -> None:
+        await asyncio.sleep(0.01)
+        self.declared.append((name, options))
+
+    async def get_exchange(self, name: str, *, ensure: bool) -> FakeExchange:
+        return self.default_exchange
 
     async def close(self) -> None:
         self.is_closed = True
@@ -367,3 +375,20 @@ async def test_destinations_with_the_same_connection_settings_share_one_connecti
     finally:
         await close_connections()
     assert all(connection.closed for connection in connections)
+
+
+@pytest.mark.asyncio
+async def test_dispatches_racing_to_a_new_exchange_wait_for_one_check_on_a_channel_of_its_own(
+    broker: Broker,
+) -> None:
+    made = settings(url="amqp://127.0.0.1:5672/tracardi", exchange="events", exchange_type="topic")
+    try:
+        await asyncio.gather(*(publish(made, b"{}", {}) for _ in range(10)))
+        await publish(made, b"{}", {})
+    finally:
+        await close_connections()
+    (connection,) = broker.connections
+    publishing, check = connection.channels
+    assert check.declared == [("events", {"type": "topic", "durable": True, "passive": True})]
+    assert check.is_closed and not publishing.declared
+    assert len(connection.exchange.published) == 11

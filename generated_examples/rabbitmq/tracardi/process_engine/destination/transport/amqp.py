@@ -359,8 +359,9 @@ class SharedConnection:
         self.connection = connection
         self._channel: AbstractChannel | None = None
         self._opening: asyncio.Future[AbstractChannel] | None = None
-        # The exchanges checked or declared on the current channel, by name, type and declare.
-        self._exchanges: dict[tuple[str, str, bool], AbstractExchange] = {}
+        # The exchanges checked or declared on the current channel (or being so), by name, type
+        # and declare: dispatches racing to a new exchange wait for one check.
+        self._exchanges: dict[tuple[str, str, bool], asyncio.Future[AbstractExchange]] = {}
         self._under_way: set[asyncio.Future[None]] = set()
 
     async def channel(self) -> AbstractChannel:
@@ -400,9 +401,20 @@ class SharedConnection:
         if not settings.exchange:
             return channel.default_exchange
         key = (settings.exchange, settings.exchange_type, settings.declare_exchange)
-        exchange = self._exchanges.get(key)
-        if exchange is not None:
-            return exchange
+        checking = self._exchanges.get(key)
+        if checking is not None and checking.done() and not checking.cancelled() and checking.exception() is None:
+            return checking.result()
+        if checking is None:
+            checking = self._exchanges[key] = asyncio.ensure_future(self._checked_exchange(settings, channel))
+        try:
+            return await asyncio.shield(checking)
+        except BaseException:
+            # A failed check is not kept: the next dispatch checks again.
+            if checking.done() and self._exchanges.get(key) is checking:
+                del self._exchanges[key]
+            raise
+
+    async def _checked_exchange(self, settings: AmqpSettings, channel: AbstractChannel) -> AbstractExchange:
         # On a channel of its own: a missing exchange closes the channel it was asked on, and
         # the publishing channel may have confirms of other dispatches to come.
         timeout = self.settings.connect_timeout_seconds
@@ -426,10 +438,7 @@ class SharedConnection:
             raise AmqpConnectionError(
                 f"RabbitMQ did not answer within connect_timeout_seconds ({timeout} s) checking {settings.where()}"
             ) from None
-        exchange = await channel.get_exchange(settings.exchange, ensure=False)
-        if self._channel is channel:
-            self._exchanges[key] = exchange
-        return exchange
+        return await channel.get_exchange(settings.exchange, ensure=False)
 
     async def close(self) -> None:
         """Wait for the dispatches under way (their confirms), then close the connection."""
