@@ -245,6 +245,8 @@ async def bench(options: Any) -> AsyncIterator[AmqpBench]:
         else:
             # A state directory of its own, so that a node the tests run is left alone.
             state = Path(tempfile.mkdtemp(prefix="rabbitmq-bench-"))
+            # The node drops to the rabbitmq user, which must reach its state directory.
+            state.chmod(0o755)
             script_environment["RABBITMQ_STATE_DIR"] = str(state / "state")
             environment = start_rabbitmq(script_environment)
             server = "RabbitMQ 3.10 started here (private node on 127.0.0.1)"
