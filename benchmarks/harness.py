@@ -1,6 +1,6 @@
 """The dispatch benchmark's harness: one run, alternating rounds, a table per transport, one plot.
 
-    ./dev bench                                      # pulsar, http and kafka, one after another
+    ./dev bench                                      # pulsar, http, kafka and amqp, one after another
     ./dev bench --transport http --transport kafka   # some of them
     ./dev bench --events 5000 --rounds 3 --concurrency 1,64 --plot -   # shorter, no plot
 
@@ -74,7 +74,7 @@ from statistics import median, quantiles
 from typing import Protocol
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-TRANSPORTS = ["pulsar", "http", "kafka"]
+TRANSPORTS = ["pulsar", "http", "kafka", "amqp"]
 CONCURRENCIES = (1, 64, 256, 1000)
 PROFILES = 500
 

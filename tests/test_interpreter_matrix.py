@@ -3,11 +3,12 @@ Tracardi supports: 3.10 with the oldest dependencies a master checkout may hold,
 with the newest we pin (scripts/rendered_venvs.py builds those venvs once).
 
 All of them render into one checkout, and each interpreter runs every rendered test under
-test/unit and test/integration in one pytest run. Only files ending in `_apache.py` are left
-out: they need an external server named by environment variables and run in their own CI
-steps. Everything else is self-contained and must pass with no skip; an expected failure
-(a strict xfail marking unfinished work) is reported as such. A new example under
-generated_examples/ or a new answer set joins by being there.
+test/unit and test/integration in one pytest run. Only files ending in `_apache.py` or
+`_rabbitmq.py` are left out: they need an external server named by environment variables and
+run in their own CI steps (tests/test_apache_*.py, tests/test_rabbitmq.py). Everything else
+is self-contained and must pass with no skip; an expected failure (a strict xfail marking
+unfinished work) is reported as such. A new example under generated_examples/ or a new answer
+set joins by being there.
 """
 
 import os
@@ -31,10 +32,13 @@ CLEAN_ENVIRONMENT = {
     for name, value in os.environ.items()
     if name not in ("PYTHONPATH", "VIRTUAL_ENV", "PULSAR_SERVICE_URL", "PULSAR_TOKEN")
 }
+# The endings of rendered test files that need a server of their own (Apache Pulsar or Kafka,
+# RabbitMQ): each has its CI step, and skips here would hide nothing.
+SERVER_TESTS = ("_apache.py", "_rabbitmq.py")
 
 
 def is_self_contained(test_file: Path) -> bool:
-    return test_file.name.startswith("test_") and not test_file.name.endswith("_apache.py")
+    return test_file.name.startswith("test_") and not test_file.name.endswith(SERVER_TESTS)
 
 
 @pytest.fixture(scope="module")

@@ -26,6 +26,7 @@ def module_of(checkout: Path) -> str:
 @pytest.mark.parametrize(
     "name",
     [
+        "amqp_awkward_text",
         "custom_every_type",
         "custom_long_text",
         "custom_no_credentials",

@@ -24,8 +24,9 @@ IDENTICAL_RUN = 12
 
 # The tests each destination runs of its own in this checkout: unit tests, and the integration
 # test against an embedded server or broker where its transport has one (Kafka's needs Apache
-# Kafka: tests/test_apache_kafka.py runs it).
+# Kafka: tests/test_apache_kafka.py runs it; RabbitMQ: tests/test_rabbitmq.py).
 OWN_TESTS = {
+    "amqp": ["test/unit/destination/test_{module}_connector.py"],
     "custom": ["test/unit/destination/test_{module}_connector.py"],
     "http": [
         "test/unit/destination/test_{module}_connector.py",
