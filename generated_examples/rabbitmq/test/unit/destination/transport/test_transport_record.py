@@ -56,6 +56,13 @@ def test_a_profile_record_names_the_changed_fields_once_each_without_their_value
     assert "tracardi-changed-fields" not in profile_record("Acme", {}, None, None, []).properties()
 
 
+@pytest.mark.parametrize(
+    ("partition_key", "key"), [("profile_id", "profile-1"), ("session_id", "session-1"), ("none", None)]
+)
+def test_the_partition_key_setting_picks_the_key(partition_key: str, key: str | None) -> None:
+    assert DispatchRecord("Acme", "event", {}, "profile-1", "session-1").key(partition_key) == key
+
+
 def test_json_payload_is_compact_utf8_with_dates_uuids_and_decimals_as_strings() -> None:
     data = {
         "at": datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc),

@@ -1,7 +1,7 @@
 """Delivery machinery shared by every destination rendered from tracardi-destination-template.
 
 A checkout holds one copy, whatever number of destinations it has: each connector module keeps
-its own models and hands its records to its transport's module here (http, kafka, pulsar), and
+its own models and hands its records to its transport's module here (one per transport), and
 every destination of a transport shares that module's connections and outage state. The
 template writes these files, the same bytes for every destination of one template version.
 """

@@ -48,6 +48,15 @@ class DispatchRecord(NamedTuple):
             values["tracardi-changed-fields"] = JSON_ENCODER.encode(self.changed_fields)
         return values
 
+    def key(self, partition_key: str) -> str | None:
+        """The message key a `partition_key` setting chooses: the profile's or the session's id, so
+        that their records keep their order in one partition, or none."""
+        if partition_key == "profile_id":
+            return self.profile_id
+        if partition_key == "session_id":
+            return self.session_id
+        return None
+
     def json_payload(self) -> bytes:
         """The data as compact UTF-8 JSON; datetimes, UUIDs and decimals become strings."""
         try:
