@@ -11,18 +11,20 @@ Without a broker this skips, or fails when REQUIRE_APACHE_KAFKA=1, as it does wi
 3.10. Every rendered test must run: none may skip.
 """
 
-import os
-import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from examples import EXAMPLES
-from render_helpers import REPO_ROOT
-from rendered_venvs import MATRIX, REQUIREMENTS, Cell, ensure_venv, find_interpreter
-from rendering import IGNORED, assert_all_passed, make_checkout, run_rendered_tests
+from rendered_venvs import REQUIREMENTS, Cell
+from rendering import assert_all_passed
+from servers import (
+    OLDEST,
+    interpreter_versions,
+    oldest_python,
+    pinned,
+    run_example,
+    server_variables,
+)
 
 BROKER_VARIABLES = (
     "KAFKA_BOOTSTRAP_SERVERS",
@@ -43,7 +45,6 @@ RENDERED_TEST_MODULES = {
     "test.integration.destination.test_kafka_connector_apache",
     "test.integration.destination.transport.test_transport_kafka_apache",
 }
-OLDEST = MATRIX[0]
 VERSIONS_PROBE = """
 import importlib.metadata as metadata
 import sys
@@ -58,47 +59,13 @@ print(f"{sys.version_info.major}.{sys.version_info.minor}", aiokafka.__version__
 """
 
 
-def required() -> bool:
-    return os.environ.get("REQUIRE_APACHE_KAFKA") == "1"
-
-
 @pytest.fixture
 def apache_kafka() -> dict[str, str]:
     """The variables naming the broker, as scripts/apache-kafka sets them."""
-    missing = [name for name in BROKER_VARIABLES if not os.environ.get(name)]
-    if missing:
-        reason = (
-            f"no Apache Kafka broker ({', '.join(missing)} unset): run "
-            "scripts/apache-kafka run -- ./dev test tests/test_apache_kafka.py"
-        )
-        if required():
-            pytest.fail(f"REQUIRE_APACHE_KAFKA=1 but {reason}")
-        pytest.skip(reason)
-    return {name: os.environ[name] for name in BROKER_VARIABLES}
-
-
-def oldest_python() -> Path:
-    """Python 3.10 with aiokafka 0.8.1 and kafka-python 2.0.2: the venv `./dev venvs` builds."""
-    interpreter = find_interpreter(OLDEST.python)
-    if interpreter is None:
-        reason = f"no CPython {OLDEST.python} on this machine (pyenv or python{OLDEST.python})"
-        if required() or os.environ.get("CI") == "true":
-            pytest.fail(f"the Kafka tests on aiokafka 0.8.1 need {reason}")
-        pytest.skip(reason)
-    return ensure_venv(OLDEST, interpreter)
-
-
-def versions(python: Path | str) -> str:
-    """The interpreter's minor version and the aiokafka and kafka-python it imports."""
-    return subprocess.run(
-        [python, "-c", VERSIONS_PROBE], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def pinned_aiokafka() -> str:
-    found = re.search(r"^aiokafka==(\S+)", (REPO_ROOT / "requirements-dev.txt").read_text(), re.M)
-    assert found, "requirements-dev.txt pins no aiokafka"
-    return found.group(1)
+    command = "scripts/apache-kafka run -- ./dev test tests/test_apache_kafka.py"
+    return server_variables(
+        BROKER_VARIABLES, "Apache Kafka broker", "REQUIRE_APACHE_KAFKA", command
+    )
 
 
 def test_the_oldest_cell_holds_masters_aiokafka_and_the_kafka_python_it_needs() -> None:
@@ -113,17 +80,11 @@ def test_kafka_example_passes_its_integration_tests_against_apache_kafka(
 ) -> None:
     if aiokafka == "newest":
         python: Path | str = sys.executable
-        assert versions(python).split()[1] == pinned_aiokafka()
+        assert interpreter_versions(python, VERSIONS_PROBE).split()[1] == pinned("aiokafka")
     else:
-        python = oldest_python()
-        assert versions(python) == "3.10 0.8.1 2.0.2"
-    checkout = make_checkout(tmp_path / "tracardi-checkout")
-    shutil.copytree(EXAMPLES / "kafka", checkout, dirs_exist_ok=True, ignore=IGNORED)
-    result = run_rendered_tests(
-        checkout,
-        "test/integration",
-        env={**apache_kafka, "REQUIRE_APACHE_KAFKA": "1"},
-        python=python,
-    )
+        python = oldest_python("REQUIRE_APACHE_KAFKA", "the Kafka tests on aiokafka 0.8.1")
+        assert interpreter_versions(python, VERSIONS_PROBE) == "3.10 0.8.1 2.0.2"
+    env = {**apache_kafka, "REQUIRE_APACHE_KAFKA": "1"}
+    result = run_example("kafka", tmp_path, ["test/integration"], env, python)
     assert_all_passed(result)
     assert result.modules == RENDERED_TEST_MODULES, result.output

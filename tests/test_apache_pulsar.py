@@ -8,7 +8,6 @@ and clearly. CI runs this with one (.ci/run):
 Without a broker this skips, or fails when REQUIRE_APACHE_PULSAR=1.
 """
 
-import os
 import shutil
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 import pytest
 from examples import EXAMPLES
 from rendering import IGNORED, assert_all_passed, make_checkout, run_rendered_tests
+from servers import server_variables
 
 BROKER_VARIABLES = (
     "PULSAR_SERVICE_URL",
@@ -38,16 +38,10 @@ RENDERED_TEST_MODULES = {
 @pytest.fixture
 def apache_pulsar() -> dict[str, str]:
     """The variables naming the broker, as scripts/apache-pulsar sets them."""
-    missing = [name for name in BROKER_VARIABLES if not os.environ.get(name)]
-    if missing:
-        reason = (
-            f"no Apache Pulsar broker ({', '.join(missing)} unset): run "
-            "scripts/apache-pulsar run -- ./dev test tests/test_apache_pulsar.py"
-        )
-        if os.environ.get("REQUIRE_APACHE_PULSAR") == "1":
-            pytest.fail(f"REQUIRE_APACHE_PULSAR=1 but {reason}")
-        pytest.skip(reason)
-    return {name: os.environ[name] for name in BROKER_VARIABLES}
+    command = "scripts/apache-pulsar run -- ./dev test tests/test_apache_pulsar.py"
+    return server_variables(
+        BROKER_VARIABLES, "Apache Pulsar broker", "REQUIRE_APACHE_PULSAR", command
+    )
 
 
 def test_pulsar_example_passes_its_integration_tests_against_apache_pulsar(

@@ -20,6 +20,7 @@ import yaml
 from render_helpers import IGNORED, REPO_ROOT
 from rendered_venvs import MATRIX, OLDEST_PYTHON, Cell, ensure_venv, find_interpreter
 from rendering import assert_all_passed, make_checkout, run_rendered_tests
+from servers import server_variables
 from shared_checkout import SharedCheckout
 
 ANSWER_SETS = sorted((REPO_ROOT / "tests" / "answer_sets").glob("*.yml"))
@@ -158,12 +159,10 @@ def test_the_pulsar_examples_apache_tests_pass_with_the_oldest_and_newest_client
     Pulsar with tokens enforced, which only Apache shows. CI runs it with the broker:
         REQUIRE_APACHE_PULSAR=1 scripts/apache-pulsar run -- ./dev test -k apache ...
     """
-    missing = [name for name in APACHE_PULSAR if not os.environ.get(name)]
-    if missing:
-        reason = f"no Apache Pulsar broker ({', '.join(missing)} unset): see .ci/run"
-        if os.environ.get("REQUIRE_APACHE_PULSAR") == "1":
-            pytest.fail(f"REQUIRE_APACHE_PULSAR=1 but {reason}")
-        pytest.skip(reason)
+    command = "scripts/apache-pulsar run -- ./dev test -k apache (see .ci/run)"
+    broker = server_variables(
+        APACHE_PULSAR, "Apache Pulsar broker", "REQUIRE_APACHE_PULSAR", command
+    )
     checkout = make_checkout(tmp_path / "tracardi-checkout")
     shutil.copytree(
         REPO_ROOT / "generated_examples" / "pulsar", checkout, dirs_exist_ok=True, ignore=IGNORED
@@ -172,7 +171,6 @@ def test_the_pulsar_examples_apache_tests_pass_with_the_oldest_and_newest_client
         str(path.relative_to(checkout)) for path in checkout.rglob("test_*_apache.py")
     )
     assert apache_tests, "the Pulsar example has no Apache Pulsar tests"
-    broker = {name: os.environ[name] for name in APACHE_PULSAR}
     result = run_rendered_tests(
         checkout,
         *apache_tests,

@@ -11,18 +11,20 @@ Without a broker this skips, or fails when REQUIRE_RABBITMQ=1, as it does withou
 Every rendered test must run: none may skip.
 """
 
-import os
-import re
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from examples import EXAMPLES
-from render_helpers import REPO_ROOT
-from rendered_venvs import MATRIX, REQUIREMENTS, Cell, ensure_venv, find_interpreter
-from rendering import IGNORED, assert_all_passed, make_checkout, run_rendered_tests
+from rendered_venvs import REQUIREMENTS, Cell
+from rendering import assert_all_passed
+from servers import (
+    OLDEST,
+    interpreter_versions,
+    oldest_python,
+    pinned,
+    run_example,
+    server_variables,
+)
 
 BROKER_VARIABLES = (
     "RABBITMQ_URL",
@@ -45,7 +47,6 @@ SERVER_TESTS = [
     "test/integration/destination/test_rabbitmq_connector_rabbitmq.py",
     "test/integration/destination/transport/test_transport_amqp_rabbitmq.py",
 ]
-OLDEST = MATRIX[0]
 VERSIONS_PROBE = """
 import importlib.metadata as metadata
 import sys
@@ -54,47 +55,11 @@ print(f"{sys.version_info.major}.{sys.version_info.minor}", metadata.version("ai
 """
 
 
-def required() -> bool:
-    return os.environ.get("REQUIRE_RABBITMQ") == "1"
-
-
 @pytest.fixture
 def rabbitmq() -> dict[str, str]:
     """The variables naming the broker, as scripts/rabbitmq sets them."""
-    missing = [name for name in BROKER_VARIABLES if not os.environ.get(name)]
-    if missing:
-        reason = (
-            f"no RabbitMQ ({', '.join(missing)} unset): run "
-            "scripts/rabbitmq run -- ./dev test tests/test_rabbitmq.py"
-        )
-        if required():
-            pytest.fail(f"REQUIRE_RABBITMQ=1 but {reason}")
-        pytest.skip(reason)
-    return {name: os.environ[name] for name in BROKER_VARIABLES}
-
-
-def oldest_python() -> Path:
-    """Python 3.10 with aio-pika 8.2.0: the venv `./dev venvs` builds."""
-    interpreter = find_interpreter(OLDEST.python)
-    if interpreter is None:
-        reason = f"no CPython {OLDEST.python} on this machine (pyenv or python{OLDEST.python})"
-        if required() or os.environ.get("CI") == "true":
-            pytest.fail(f"the RabbitMQ tests on aio-pika 8.2.0 need {reason}")
-        pytest.skip(reason)
-    return ensure_venv(OLDEST, interpreter)
-
-
-def versions(python: Path | str) -> str:
-    """The interpreter's minor version and the aio-pika it imports."""
-    return subprocess.run(
-        [python, "-c", VERSIONS_PROBE], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def pinned_aio_pika() -> str:
-    found = re.search(r"^aio-pika==(\S+)", (REPO_ROOT / "requirements-dev.txt").read_text(), re.M)
-    assert found, "requirements-dev.txt pins no aio-pika"
-    return found.group(1)
+    command = "scripts/rabbitmq run -- ./dev test tests/test_rabbitmq.py"
+    return server_variables(BROKER_VARIABLES, "RabbitMQ", "REQUIRE_RABBITMQ", command)
 
 
 def test_the_oldest_cell_holds_the_oldest_aio_pika_the_transport_supports() -> None:
@@ -109,14 +74,11 @@ def test_rabbitmq_example_passes_its_server_tests_against_rabbitmq(
 ) -> None:
     if aio_pika == "newest":
         python: Path | str = sys.executable
-        assert versions(python).split()[1] == pinned_aio_pika()
+        assert interpreter_versions(python, VERSIONS_PROBE).split()[1] == pinned("aio-pika")
     else:
-        python = oldest_python()
-        assert versions(python) == "3.10 8.2.0"
-    checkout = make_checkout(tmp_path / "tracardi-checkout")
-    shutil.copytree(EXAMPLES / "rabbitmq", checkout, dirs_exist_ok=True, ignore=IGNORED)
-    result = run_rendered_tests(
-        checkout, *SERVER_TESTS, env={**rabbitmq, "REQUIRE_RABBITMQ": "1"}, python=python
-    )
+        python = oldest_python("REQUIRE_RABBITMQ", "the RabbitMQ tests on aio-pika 8.2.0")
+        assert interpreter_versions(python, VERSIONS_PROBE) == "3.10 8.2.0"
+    env = {**rabbitmq, "REQUIRE_RABBITMQ": "1"}
+    result = run_example("rabbitmq", tmp_path, SERVER_TESTS, env, python)
     assert_all_passed(result)
     assert result.modules == RENDERED_TEST_MODULES, result.output
