@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import ClassVar
 
 # The render helpers live in scripts/ (scripts/examples.py uses them too); tests may import
 # them from here as well.
@@ -121,6 +122,9 @@ def check_code(checkout: Path, module_name: str, mypy_cache: Path) -> None:
 
 @dataclass(frozen=True)
 class TestRun:
+    # Not a test class, though its name starts so and test modules import it.
+    __test__: ClassVar[bool] = False
+
     passed: int
     failed: int
     skipped: int
