@@ -7,19 +7,14 @@ init against its models, shared between dispatches, turns the dispatch into a Di
 and hands all three to its `_send`.
 """
 
-from typing import Any, Generic, TypeVar
-
-from pydantic import BaseModel
+from typing import Any, Generic
 
 from tracardi.domain.event import Event
 from tracardi.domain.profile import Profile
 from tracardi.domain.session import Session
 from tracardi.process_engine.destination.destination_interface import DestinationInterface
 from tracardi.process_engine.destination.transport.record import DispatchRecord, event_record, profile_record
-from tracardi.process_engine.destination.transport.validation import validated_once
-
-CredentialsT = TypeVar("CredentialsT", bound=BaseModel)
-ConfigurationT = TypeVar("ConfigurationT", bound=BaseModel)
+from tracardi.process_engine.destination.transport.validation import ConfigurationT, CredentialsT, validated_once
 
 
 class RecordConnector(DestinationInterface, Generic[CredentialsT, ConfigurationT]):
