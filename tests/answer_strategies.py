@@ -8,6 +8,7 @@ descriptions without control characters but \\n and \\t; single-line labels; des
 without quotes, backslashes, braces or control characters whose derived names are valid.
 """
 
+import functools
 import hashlib
 import json
 import keyword
@@ -19,15 +20,19 @@ from typing import Any
 from hypothesis import assume
 from hypothesis import strategies as st
 from template_facts import (
+    BOUND_CHECKS,
+    BOUNDED_TYPES,
     FIELD_TYPES,
     PYTHON_KEYWORDS,
     TAKEN_CLASS_PREFIXES,
     TRANSPORTS,
     WITH_FIXED_FIELDS,
+    bounds_of,
     derived_names,
     destination_name_problem,
     pascal,
     valid_choice,
+    within_bounds,
 )
 
 Spec = dict[str, Any]
@@ -305,6 +310,28 @@ def defaults_for(field_type: str, choices: list[str] | None = None) -> st.Search
 
 
 @st.composite
+def bounds_for(draw: st.DrawFn, default: Any) -> Spec:
+    """Bounds (none, a lower, an upper, or both) that keep `default` within them; around a
+    number of their own when there is no default, each at least 1 from it."""
+    centre = default if default is not None else draw(st.integers(-1000, 1000))
+    bounds: Spec = {}
+    lower, upper = (
+        draw(st.sampled_from([None, "ge", "gt"])),
+        draw(st.sampled_from([None, "le", "lt"])),
+    )
+    if lower:
+        bounds[lower] = centre - draw(st.integers(0 if lower == "ge" else 1, 50))
+    if upper:
+        bounds[upper] = centre + draw(st.integers(0 if upper == "le" else 1, 50))
+    # Past 2**53 floats are not every integer (centre - 1 may be centre, and pydantic compares a
+    # float field with its bound as a float): no bounds then.
+    exact = all(abs(bound) <= 2**53 for bound in bounds.values())
+    if not exact or not within_bounds(centre, bounds):
+        return {}
+    return bounds
+
+
+@st.composite
 def field_specs(draw: st.DrawFn, name: str | None = None, field_type: str | None = None) -> Spec:
     """One valid field spec; keys that may be left out are left out at random."""
     field_type = field_type or draw(st.sampled_from(sorted(FIELD_TYPES)))
@@ -320,6 +347,8 @@ def field_specs(draw: st.DrawFn, name: str | None = None, field_type: str | None
         spec["default"] = draw(defaults_for(field_type, choices))
     elif draw(st.integers(0, 5)) == 0:
         spec["default"] = None  # a YAML null: the same as no default
+    if field_type in BOUNDED_TYPES and draw(st.booleans()):
+        spec.update(draw(bounds_for(spec.get("default"))))
     if draw(st.integers(0, 3)) > 0:
         spec["description"] = draw(descriptions)
     if draw(st.booleans()):
@@ -379,9 +408,12 @@ def transport_field_lists(
             )
             if needed["type"] != "choice":
                 values = st.one_of(values, st.just(needed["default"]))
-            spec["default"] = draw(values)
+            spec["default"] = draw(values.filter(functools.partial(within_bounds, spec=needed)))
         elif needed["type"] == "str" and draw(st.booleans()):
             spec["default"] = draw(defaults_for("str"))
+        # The transport's bounds hold either way; an answer may repeat them.
+        if draw(st.booleans()):
+            spec.update(bounds_of(needed))
         if "description" in needed and draw(st.booleans()):
             spec["description"] = needed["description"]
         elif draw(st.booleans()):
@@ -681,6 +713,11 @@ def invalid_field_cases(draw: st.DrawFn) -> InvalidCase:
                 "too wide choice",
                 "choice default not a choice",
                 "choices on another type",
+                "bounds on another type",
+                "bound not a number",
+                "two lower bounds",
+                "bounds leaving nothing",
+                "default outside its bounds",
                 "unknown key",
                 "bad label",
                 "bad description",
@@ -776,6 +813,55 @@ def invalid_field_cases(draw: st.DrawFn) -> InvalidCase:
         field_type = draw(st.sampled_from(sorted(set(FIELD_TYPES) - {"choice"})))
         fields[index] = {"name": name, "type": field_type, "choices": ["a"]}
         return case(f"choices only go with type choice, not {field_type}")
+    if kind == "bounds on another type":
+        unbounded = [
+            name
+            for name, row in FIELD_TYPES.items()
+            if name not in BOUNDED_TYPES and not row.get("choices")
+        ]
+        field_type = draw(st.sampled_from(unbounded))
+        key = draw(st.sampled_from(sorted(BOUND_CHECKS)))
+        fields[index] = {"name": name, "type": field_type, key: 1}
+        return case(
+            f"bounds ({key}) only go with the types {', '.join(BOUNDED_TYPES)}, not {field_type}"
+        )
+    if kind == "bound not a number":
+        field_type = draw(st.sampled_from(BOUNDED_TYPES))
+        key = draw(st.sampled_from(sorted(BOUND_CHECKS)))
+        not_numbers = ["ten", True, None, [1], *NON_FINITE[:3]] + (
+            [1.5] if field_type == "int" else []
+        )
+        fields[index] = {
+            "name": name,
+            "type": field_type,
+            key: (bad := draw(st.sampled_from(not_numbers))),
+        }
+        return case(f"{key} {to_json(bad)} is not a bound a {field_type} field takes")
+    if kind == "two lower bounds":
+        fields[index] = {
+            "name": name,
+            "type": draw(st.sampled_from(BOUNDED_TYPES)),
+            "ge": 1,
+            "gt": 0,
+        }
+        return case("give one lower bound (ge or gt) and one upper bound (le or lt), not both")
+    if kind == "bounds leaving nothing":
+        field_type = draw(st.sampled_from(BOUNDED_TYPES))
+        low = draw(st.integers(-100, 100))
+        fields[index] = {
+            "name": name,
+            "type": field_type,
+            "gt": low,
+            "lt": low - draw(st.integers(0, 5)),
+        }
+        return case(f"the bounds leave no {field_type}")
+    if kind == "default outside its bounds":
+        field_type = draw(st.sampled_from(BOUNDED_TYPES))
+        bound = draw(st.integers(-100, 100))
+        key = draw(st.sampled_from(sorted(BOUND_CHECKS)))
+        bad = {"ge": bound - 1, "gt": bound, "le": bound + 1, "lt": bound}[key]
+        fields[index] = {"name": name, "type": field_type, key: bound, "default": bad}
+        return case(f"default {to_json(bad)} is outside its bounds")
     if kind == "unknown key":
         key = draw(
             st.sampled_from(["colour", "Name", "optional", "default_value", "help", "choice"])
@@ -853,7 +939,17 @@ def invalid_transport_cases(draw: st.DrawFn) -> InvalidCase:
     index = draw(st.integers(0, len(fields) - 1))
     needed = fields[index]
     change = draw(
-        st.sampled_from(["left out", "other type", "other required", "no default", "new choice"])
+        st.sampled_from(
+            [
+                "left out",
+                "other type",
+                "other required",
+                "no default",
+                "new choice",
+                "other bounds",
+                "default outside",
+            ]
+        )
     )
     # Only the optional fields need their defaults (the transport's code takes them as they
     # are); a required one may lose its default.
@@ -861,6 +957,9 @@ def invalid_transport_cases(draw: st.DrawFn) -> InvalidCase:
         change = "left out"
     if change == "new choice" and not FIELD_TYPES[needed["type"]].get("choices"):
         change = "other type"
+    if change in ("other bounds", "default outside") and not bounds_of(needed):
+        change = "left out"
+    expected = f"the {transport} transport needs the field {to_json(needed['name'])}"
     if change == "left out":
         del fields[index]
     elif change == "other type":
@@ -875,6 +974,19 @@ def invalid_transport_cases(draw: st.DrawFn) -> InvalidCase:
             needed.pop("default", None)
     elif change == "no default":
         del needed["default"]
+    elif change == "other bounds":
+        key = draw(st.sampled_from(sorted(bounds_of(needed))))
+        # Looser than the transport's, so that the default keeps it: the bound itself is refused.
+        needed[key] += -1 if key in ("ge", "gt") else 1
+        expected += " to keep the bounds"
+    elif change == "default outside":
+        key, bound = draw(st.sampled_from(sorted(bounds_of(needed).items())))
+        needed["default"] = bad = {"ge": bound - 1, "gt": bound, "le": bound + 1, "lt": bound}[key]
+        if draw(st.booleans()):
+            # Older answers have no bounds of their own: the transport's hold all the same.
+            for name in bounds_of(needed):
+                del needed[name]
+        expected = f"({needed['name']}): default {to_json(bad)} is outside its bounds"
     else:
         unknown = st.sampled_from(["gzip", "brotli", "event_id", "zürich"])
         needed["choices"] = [
@@ -886,12 +998,7 @@ def invalid_transport_cases(draw: st.DrawFn) -> InvalidCase:
         "transport": transport,
         which: fields,
     }
-    return InvalidCase(
-        f"{transport} field {change}",
-        answers,
-        f"the {transport} transport needs the field {to_json(needed['name'])}",
-        which,
-    )
+    return InvalidCase(f"{transport} field {change}", answers, expected, which)
 
 
 FORBIDDEN_IN_NAMES = ['"', "\\", "{", "}", "\x00", "\x07", "\t", "\n", "\x1b", "\x7f", NEL, "\x9f"]

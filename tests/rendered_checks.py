@@ -20,7 +20,18 @@ import yaml
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from pydantic import BaseModel, TypeAdapter, ValidationError
-from template_facts import FIELD_TYPES, TRANSPORTS, derived_names, pascal, runtime_paths
+from template_facts import (
+    BOUND_CHECKS,
+    BOUND_WORDS,
+    FIELD_TYPES,
+    TRANSPORTS,
+    bounds_of,
+    derived_names,
+    pascal,
+    runtime_paths,
+    with_transport_bounds,
+    within_bounds,
+)
 
 Spec = dict[str, Any]
 
@@ -52,7 +63,33 @@ def takes_choices(spec: Spec) -> bool:
 
 
 def sample(spec: Spec) -> Any:
-    return spec["choices"][-1] if takes_choices(spec) else FIELD_TYPES[spec["type"]]["sample"]
+    """A value the field takes: the row's sample, or where the bounds leave it out the default,
+    a bound, or a number between them."""
+    if takes_choices(spec):
+        return spec["choices"][-1]
+    value = FIELD_TYPES[spec["type"]]["sample"]
+    if within_bounds(value, spec):
+        return value
+    low, high = spec.get("ge", spec.get("gt")), spec.get("le", spec.get("lt"))
+    candidates = [spec.get("default"), low, high]
+    candidates += [None if low is None else low + 1, None if high is None else high - 1]
+    if low is not None and high is not None:
+        middle = (low + high) / 2
+        integers_only = "float" not in FIELD_TYPES[spec["type"]]["python_types"]
+        candidates.append(int(middle) if integers_only else middle)
+    return next(value for value in candidates if value is not None and within_bounds(value, spec))
+
+
+def beyond_bounds(spec: Spec) -> list[Any]:
+    """A value just beyond each of the field's bounds."""
+    step = {"ge": -1, "gt": 0, "le": 1, "lt": 0}
+    return [bound + step[key] for key, bound in bounds_of(spec).items()]
+
+
+def bounds_sentence(spec: Spec) -> str:
+    """The bounds as the manual says them after the description: "At least 1, at most 10."."""
+    parts = [f"{BOUND_WORDS[key]} {json.dumps(bound)}" for key, bound in bounds_of(spec).items()]
+    return (", ".join(parts).capitalize() + ".") if parts else ""
 
 
 def wrong(spec: Spec) -> Any:
@@ -203,8 +240,11 @@ def check_rendered(rendered: Rendered) -> None:
     prefix = rendered.recorded()["class_prefix"]
     credentials_model = getattr(connector, f"{prefix}Credentials")
     configuration_model = getattr(connector, f"{prefix}Configuration")
-    credential_fields = rendered.answers["credential_fields"]
-    init_fields = rendered.answers["init_fields"]
+    entry = TRANSPORTS[rendered.transport]
+    credential_fields = with_transport_bounds(
+        rendered.answers["credential_fields"], entry["credential_fields"]
+    )
+    init_fields = with_transport_bounds(rendered.answers["init_fields"], entry["init_fields"])
     check_model(credentials_model, credential_fields)
     check_model(configuration_model, init_fields)
     check_docstring(rendered, connector)
@@ -213,7 +253,7 @@ def check_rendered(rendered: Rendered) -> None:
     check_resource_config(resource.config, credentials_model, credential_fields)
     check_init(resource.destination.init, configuration_model, init_fields)
     check_form(rendered, resource.destination.form, configuration_model, init_fields)
-    check_manual(rendered)
+    check_manual(rendered, credential_fields, init_fields)
 
 
 def check_files(rendered: Rendered) -> None:
@@ -252,7 +292,8 @@ def check_recorded_answers(rendered: Rendered) -> None:
 
 def check_model(model: type[BaseModel], specs: Sequence[Spec]) -> None:
     """One model field per spec, in order, that is what the spec says: name or alias, required,
-    description, default; accepting a value of its type and refusing one of the wrong type."""
+    description, default, bounds; accepting a value of its type and refusing one of the wrong
+    type or beyond a bound."""
     items = list(model.model_fields.items())
     names = [spec["name"] for spec in specs]
     assert [info.alias or attribute for attribute, info in items] == names
@@ -261,6 +302,13 @@ def check_model(model: type[BaseModel], specs: Sequence[Spec]) -> None:
         assert attribute in (spec["name"], spec["name"] + "_"), where
         assert info.is_required() == required(spec), where
         assert info.description == description(spec), where
+        bounds = {
+            key: getattr(item, key)
+            for item in info.metadata
+            for key in BOUND_CHECKS
+            if hasattr(item, key)
+        }
+        assert bounds == bounds_of(spec), where
     # Only the required fields given: every other field takes its default.
     required_values = {spec["name"]: sample(spec) for spec in specs if required(spec)}
     defaults_only = model.model_validate(required_values)
@@ -271,13 +319,14 @@ def check_model(model: type[BaseModel], specs: Sequence[Spec]) -> None:
     samples = {spec["name"]: sample(spec) for spec in specs}
     model.model_validate(samples)
     for spec in specs:
-        try:
-            model.model_validate({**samples, spec["name"]: wrong(spec)})
-        except ValidationError as error:
-            locations = [problem["loc"][:1] for problem in error.errors()]
-            assert (spec["name"],) in locations, (spec["name"], error)
-        else:
-            raise AssertionError(f"{model.__name__} accepts {wrong(spec)!r} for {spec['name']}")
+        for refused in (wrong(spec), *beyond_bounds(spec)):
+            try:
+                model.model_validate({**samples, spec["name"]: refused})
+            except ValidationError as error:
+                locations = [problem["loc"][:1] for problem in error.errors()]
+                assert (spec["name"],) in locations, (spec["name"], error)
+            else:
+                raise AssertionError(f"{model.__name__} accepts {refused!r} for {spec['name']}")
 
 
 def check_docstring(rendered: Rendered, connector: ModuleType) -> None:
@@ -422,16 +471,18 @@ def manual_sections(text: str) -> tuple[str, str, dict[str, list[list[Token]]]]:
     return title, first_paragraph or "", tables
 
 
-def check_manual(rendered: Rendered) -> None:
-    """Names, labels, types, choices, defaults and descriptions read in the manual exactly as
-    they were given."""
+def check_manual(
+    rendered: Rendered, credential_fields: Sequence[Spec], init_fields: Sequence[Spec]
+) -> None:
+    """Names, labels, types, choices, defaults, descriptions and bounds read in the manual
+    exactly as they were given."""
     text = (rendered.checkout / f"docs/resources/{rendered.module}_resource.md").read_text()
     title, description, tables = manual_sections(text)
     assert title == rendered.answers["destination_name"]
     assert description == rendered.recorded()["description"]
     for section, specs in (
-        ("Credentials", rendered.answers["credential_fields"]),
-        ("Destination settings", rendered.answers["init_fields"]),
+        ("Credentials", credential_fields),
+        ("Destination settings", init_fields),
     ):
         rows = tables.get(section, [])
         assert len(rows) == len(specs), (section, len(rows))
@@ -483,4 +534,5 @@ def check_manual_row(cells: list[list[Token]], spec: Spec) -> None:
         assert same(json.loads(code.content), spec["default"]), (code.content, spec["default"])
     else:
         assert not default_cell
-    assert plain_text(description_cell) == (spec.get("description") or ""), spec["name"]
+    said = " ".join(text for text in (spec.get("description"), bounds_sentence(spec)) if text)
+    assert plain_text(description_cell) == said, spec["name"]

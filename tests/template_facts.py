@@ -3,6 +3,7 @@ property tests follow the template instead of keeping a second copy of its table
 
 import functools
 import json
+import operator
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -27,6 +28,31 @@ TRANSPORTS: dict[str, dict[str, Any]] = hidden("transports")
 WITH_FIXED_FIELDS = sorted(
     name for name, entry in TRANSPORTS.items() if entry["credential_fields"] or entry["init_fields"]
 )
+# pydantic's names for a number field's bounds (the spec keys ge, gt, le, lt), each with the
+# test a value within it passes, and the words the manual says it in; the types that take them.
+BOUND_CHECKS = {"ge": operator.ge, "gt": operator.gt, "le": operator.le, "lt": operator.lt}
+BOUND_WORDS = {"ge": "at least", "gt": "more than", "le": "at most", "lt": "less than"}
+BOUNDED_TYPES = [name for name, row in FIELD_TYPES.items() if row.get("bounds")]
+
+
+def bounds_of(spec: dict[str, Any]) -> dict[str, Any]:
+    return {key: spec[key] for key in BOUND_CHECKS if key in spec}
+
+
+def within_bounds(value: Any, spec: dict[str, Any]) -> bool:
+    """Whether `value` keeps every bound `spec` gives."""
+    return all(check(value, spec[key]) for key, check in BOUND_CHECKS.items() if key in spec)
+
+
+def with_transport_bounds(
+    specs: list[dict[str, Any]], fixed: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The specs with the bounds of the transport's fields of the same names, which hold whether
+    or not an answer repeats them."""
+    bounds = {spec["name"]: bounds_of(spec) for spec in fixed}
+    return [{**spec, **bounds.get(spec.get("name"), {})} for spec in specs]
+
+
 EXISTING_DESTINATIONS: list[dict[str, str]] = hidden("existing_destinations")
 ORGANISATION_PREFIXES: list[str] = hidden("organisation_prefixes")
 PYTHON_KEYWORDS: list[str] = hidden("python_keywords")

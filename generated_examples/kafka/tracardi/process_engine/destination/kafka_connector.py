@@ -99,10 +99,12 @@ class KafkaConfiguration(BaseModel):
     )
     linger_ms: int = Field(
         default=1,
+        ge=0,
         description="Longest a record waits for its batch to fill before the batch is sent.",
     )
     max_record_bytes: int = Field(
         default=1048576,
+        ge=1,
         description=(
             "Larger records are refused before they are sent. Keep it at most the topic's max.message.bytes, which the "
             "destination also reads when the user may."
@@ -110,20 +112,24 @@ class KafkaConfiguration(BaseModel):
     )
     max_in_flight: int = Field(
         default=1000,
+        ge=1,
         description=(
             "Most records awaiting acknowledgement at once; further dispatches wait for room instead of failing."
         ),
     )
     request_timeout_seconds: float = Field(
         default=10.0,
+        gt=0,
         description="How long a record may wait for the brokers' acknowledgement before the dispatch fails.",
     )
     connect_timeout_seconds: float = Field(
         default=5.0,
+        gt=0,
         description="How long to wait for the brokers when connecting before the dispatch fails.",
     )
     unreachable_backoff_seconds: float = Field(
         default=5.0,
+        ge=0,
         description=(
             "After the brokers could not be reached, dispatches fail at once for this long before one tries again, so "
             "an outage does not cost every tracked event the connect timeout."

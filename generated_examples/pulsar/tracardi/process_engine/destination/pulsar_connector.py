@@ -75,18 +75,22 @@ class PulsarConfiguration(BaseModel):
     )
     batching_max_publish_delay_ms: int = Field(
         default=1,
+        ge=0,
         description="Longest a message waits for its batch to fill before the batch is sent.",
     )
     max_pending_messages: int = Field(
         default=1000,
+        ge=1,
         description="Most messages in flight at once; further dispatches wait for room instead of failing.",
     )
     connect_timeout_seconds: int = Field(
         default=5,
+        ge=1,
         description="How long to wait for the broker when connecting before failing with an error.",
     )
     send_timeout_seconds: int = Field(
         default=10,
+        ge=1,
         description="How long to wait for the broker to acknowledge a message before failing with an error.",
     )
     properties: dict[str, str] = Field(
@@ -95,6 +99,7 @@ class PulsarConfiguration(BaseModel):
     )
     unreachable_backoff_seconds: float = Field(
         default=5.0,
+        ge=0,
         description=(
             "After the broker could not be reached, dispatches fail at once for this long before one tries again, so "
             "an outage does not cost every tracked event the connect timeout."

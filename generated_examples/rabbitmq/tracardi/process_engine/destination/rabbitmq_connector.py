@@ -91,14 +91,17 @@ class RabbitmqConfiguration(BaseModel):
     )
     confirm_timeout_seconds: float = Field(
         default=10.0,
+        gt=0,
         description="How long a dispatch waits for the broker to confirm its message before failing.",
     )
     connect_timeout_seconds: float = Field(
         default=5.0,
+        gt=0,
         description="How long to wait for the broker when connecting or opening a channel before failing.",
     )
     unreachable_backoff_seconds: float = Field(
         default=5.0,
+        ge=0,
         description=(
             "After the broker could not be reached or did not confirm in time, dispatches fail at once for this long "
             "before one tries again, so an outage does not cost every tracked event the timeout."
@@ -110,6 +113,7 @@ class RabbitmqConfiguration(BaseModel):
     )
     max_message_bytes: int = Field(
         default=1048576,
+        ge=1,
         description=(
             "Larger messages are refused before they are sent. Keep it at most the broker's max_message_size (128 MiB "
             "unless set), which RabbitMQ does not tell its clients."

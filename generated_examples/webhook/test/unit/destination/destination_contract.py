@@ -5,12 +5,15 @@ Shared by every destination rendered from tracardi-destination-template into thi
 """
 
 import importlib
+import operator
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, Literal
 
 import pytest
 from pydantic import AnyUrl, BaseModel, SecretStr
+from pydantic.fields import FieldInfo
 from pydantic_core import MultiHostUrl
 
 from tracardi.domain.destination import Destination, DestinationConfig
@@ -88,6 +91,15 @@ SAMPLE_AND_WRONG: dict[Any, tuple[Any, Any]] = {
 
 Connector = RecordConnector[Any, Any]
 
+# pydantic's names for a Field's bounds, each with the test a value within it passes and the
+# step from the bound to a value just beyond it.
+BOUND_KEYS: dict[str, tuple[Callable[[Any, Any], bool], int]] = {
+    "ge": (operator.ge, -1),
+    "gt": (operator.gt, 0),
+    "le": (operator.le, 1),
+    "lt": (operator.lt, 0),
+}
+
 
 def _type_of(annotation: Any) -> Any:
     """The field type an annotation stands for: optional fields are `X | None`, choices `Literal[...]`."""
@@ -106,15 +118,44 @@ def _choices(annotation: Any) -> tuple[Any, ...]:
     return next((choices for argument in typing.get_args(annotation) if (choices := _choices(argument))), ())
 
 
+def _bounds(field: FieldInfo) -> dict[str, Any]:
+    """The field's bounds (its Field's ge, gt, le and lt) by name."""
+    return {key: getattr(item, key) for item in field.metadata for key in BOUND_KEYS if hasattr(item, key)}
+
+
+def _within(value: Any, bounds: dict[str, Any]) -> bool:
+    return all(BOUND_KEYS[key][0](value, bound) for key, bound in bounds.items())
+
+
+def _sample(field: FieldInfo) -> Any:
+    field_type = _type_of(field.annotation)
+    if field_type is Literal:
+        return _choices(field.annotation)[-1]
+    sample, bounds = SAMPLE_AND_WRONG[field_type][0], _bounds(field)
+    if not bounds or _within(sample, bounds):
+        return sample
+    # A number the bounds leave out gives way to the default, a bound, or a number between them.
+    low, high = bounds.get("ge", bounds.get("gt")), bounds.get("le", bounds.get("lt"))
+    candidates = [field.default, low, high]
+    candidates += [low + 1 if low is not None else None, high - 1 if high is not None else None]
+    if low is not None and high is not None:
+        candidates += [field_type((low + high) / 2)]
+    numbers = [value for value in candidates if isinstance(value, int | float) and not isinstance(value, bool)]
+    return next(value for value in numbers if _within(value, bounds))
+
+
 def sample_values(model: type[BaseModel]) -> dict[str, Any]:
     """A value each field of `model` accepts, by the key the settings give it."""
-    values = {}
-    for name, field in model.model_fields.items():
-        field_type = _type_of(field.annotation)
-        values[field.alias or name] = (
-            _choices(field.annotation)[-1] if field_type is Literal else SAMPLE_AND_WRONG[field_type][0]
-        )
-    return values
+    return {field.alias or name: _sample(field) for name, field in model.model_fields.items()}
+
+
+def out_of_bounds_values(model: type[BaseModel]) -> list[tuple[str, Any]]:
+    """For each bound of each field of `model`, the key and a value just beyond that bound."""
+    return [
+        (field.alias or name, bound + BOUND_KEYS[key][1])
+        for name, field in model.model_fields.items()
+        for key, bound in _bounds(field).items()
+    ]
 
 
 def wrong_values(model: type[BaseModel]) -> dict[str, Any]:
@@ -195,7 +236,7 @@ def check_registration(registration: ResourceSettings, connector_class: type[Con
 
 def check_models(registration: ResourceSettings, connector_class: type[Connector]) -> None:
     """Valid settings are taken as the models take them, in debug mode the test credentials, and
-    a value of the wrong type in any field is refused naming that field."""
+    a value of the wrong type in any field, or beyond one of its bounds, is refused naming that field."""
     credentials_model, configuration_model = connector_class.credentials_model, connector_class.configuration_model
     credentials, init = sample_values(credentials_model), sample_values(configuration_model)
 
@@ -212,6 +253,12 @@ def check_models(registration: ResourceSettings, connector_class: type[Connector
             connector(production={**credentials, field: value}).credentials()
     for field, value in wrong_values(configuration_model).items():
         with pytest.raises(SettingsError, match=rf"init settings.*\b{field}:"):
+            connector(init={**init, field: value}).configuration()
+    for field, value in out_of_bounds_values(credentials_model):
+        with pytest.raises(SettingsError, match=rf"production credentials.*\b{field}: Input should be"):
+            connector(production={**credentials, field: value}).credentials()
+    for field, value in out_of_bounds_values(configuration_model):
+        with pytest.raises(SettingsError, match=rf"init settings.*\b{field}: Input should be"):
             connector(init={**init, field: value}).configuration()
 
 

@@ -78,22 +78,28 @@ class WebhookConfiguration(BaseModel):
     )
     timeout_seconds: float = Field(
         default=10.0,
+        gt=0,
         description="Longest one attempt may take, from connecting to the end of the answer.",
     )
     connect_timeout_seconds: float = Field(
         default=5.0,
+        gt=0,
         description="Longest an attempt waits for its TCP (and TLS) connection.",
     )
     max_attempts: int = Field(
         default=3,
-        description="Attempts per record, 1 to 10; only failures that may pass are retried.",
+        ge=1,
+        le=10,
+        description="Attempts per record; only failures that may pass are retried.",
     )
     deadline_seconds: float = Field(
         default=15.0,
+        gt=0,
         description="Longest one dispatch may take: its attempts and the waits between them.",
     )
     max_retry_after_seconds: float = Field(
         default=10.0,
+        ge=0,
         description="Longest wait a server's Retry-After may ask for; more fails at once.",
     )
     verify_tls: bool = Field(
@@ -102,10 +108,12 @@ class WebhookConfiguration(BaseModel):
     )
     max_body_bytes: int = Field(
         default=1048576,
+        ge=1,
         description="A record whose JSON is larger is refused before anything is sent.",
     )
     unreachable_backoff_seconds: float = Field(
         default=5.0,
+        ge=0,
         description="How long dispatches fail at once after one could not reach the URL.",
     )
 

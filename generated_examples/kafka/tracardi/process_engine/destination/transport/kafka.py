@@ -368,11 +368,6 @@ def check_settings(settings: ProducerSettings) -> None:
         raise KafkaSettingsError(
             f"security_protocol {settings.security_protocol} needs a username and a password for {settings.where()}"
         )
-    for name in ("max_record_bytes", "max_in_flight", "request_timeout_seconds", "connect_timeout_seconds"):
-        value = getattr(settings, name)
-        # Not `value <= 0`: NaN would pass it, and make every deadline unknowable.
-        if not value > 0:
-            raise KafkaSettingsError(f"{name} must be positive, got {value!r}")
     if settings.ssl_ca_file and not settings.uses_tls():
         # Refused rather than ignored: whoever gave a CA file expects TLS, and would not get it.
         raise KafkaSettingsError(

@@ -214,29 +214,6 @@ def test_settings_never_show_the_token() -> None:
 
 
 @pytest.mark.asyncio
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("connect_timeout_seconds", 0),
-        ("send_timeout_seconds", 0),
-        ("send_timeout_seconds", -1),
-        ("max_pending_messages", 0),
-    ],
-)
-async def test_a_setting_that_would_wait_without_a_limit_is_refused_before_any_connection(
-    mocker: MockerFixture, name: str, value: int
-) -> None:
-    # pulsar-client takes a send timeout of 0 for none, and no room would hold every dispatch.
-    client = mocker.patch.object(pulsar, "Client")
-    handshake = mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
-    changes: dict[str, Any] = {name: value}
-    with pytest.raises(PulsarSettingsError, match=rf"{name} is {value}; it must be at least 1"):
-        await get_producer(SETTINGS._replace(**changes))
-    handshake.assert_not_called()
-    client.assert_not_called()
-
-
-@pytest.mark.asyncio
 async def test_equal_settings_from_two_destinations_share_one_producer(mocker: MockerFixture) -> None:
     client = mocker.patch.object(pulsar, "Client")
     mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)

@@ -496,17 +496,6 @@ def _forget(settings: ProducerSettings, entry: SharedProducer | Future[SharedPro
         return True
 
 
-def _refuse_unbounded(settings: ProducerSettings) -> None:
-    """pulsar-client takes a send timeout of 0 for none at all, and no room for pending messages
-    would hold every dispatch for ever: a dispatch must never wait without a limit."""
-    for name in ("connect_timeout_seconds", "send_timeout_seconds", "max_pending_messages"):
-        value = getattr(settings, name)
-        if value < 1:
-            raise PulsarSettingsError(
-                f"Invalid Apache Pulsar settings for {settings.where()}: {name} is {value}; it must be at least 1"
-            )
-
-
 def _refuse_unusable_tls(settings: ProducerSettings) -> None:
     """A CA file is refused, naming its path, before any connection: one that cannot be read or
     holds no certificate, or one given for pulsar://, which uses no TLS (whoever gave it expects
@@ -534,7 +523,6 @@ async def get_producer(settings: ProducerSettings) -> SharedProducer:
             f"Invalid Apache Pulsar service URL {settings.service_url!r} for topic "
             f"{settings.topic!r}: it must start with pulsar:// or pulsar+ssl://"
         )
-    _refuse_unbounded(settings)
     _refuse_unusable_tls(settings)
     with _producers_lock:
         entry = _producers.get(settings)

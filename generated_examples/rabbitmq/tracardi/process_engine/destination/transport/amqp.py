@@ -54,7 +54,6 @@ from tracardi.process_engine.destination.transport.tls import (
 logger = get_logger(__name__)
 
 URL_SCHEMES = ("amqp", "amqps")
-EXCHANGE_TYPES = ("direct", "fanout", "topic", "headers")
 APP_ID = "tracardi"
 
 # OpenSSL's reason, in the text aiormq makes of a failed handshake.
@@ -255,21 +254,8 @@ def _check(settings: AmqpSettings) -> None:
         problems.append("ssl_ca_file is set but the url is not amqps://, which is the only one that uses TLS")
     if settings.connection.password and not settings.connection.username:
         problems.append("password is set but username is empty")
-    if settings.exchange_type not in EXCHANGE_TYPES:
-        problems.append(f"exchange_type must be one of {', '.join(EXCHANGE_TYPES)}")
     if not settings.exchange and settings.declare_exchange:
         problems.append("declare_exchange needs an exchange name: the default exchange always exists")
-    for name in ("confirm_timeout_seconds", "unreachable_backoff_seconds"):
-        value = getattr(settings, name)
-        # A timeout of 0 would fail every dispatch, a negative one is no deadline at all.
-        if not value > 0 and not (name == "unreachable_backoff_seconds" and value == 0):
-            problems.append(f"{name} is {value}; it must be more than 0")
-    if not settings.connection.connect_timeout_seconds > 0:
-        problems.append(
-            f"connect_timeout_seconds is {settings.connection.connect_timeout_seconds}; it must be more than 0"
-        )
-    if settings.max_message_bytes < 1:
-        problems.append(f"max_message_bytes is {settings.max_message_bytes}; it must be at least 1")
     if problems:
         raise AmqpSettingsError(f"Invalid RabbitMQ settings for {settings.where()}: {'; '.join(problems)}")
 

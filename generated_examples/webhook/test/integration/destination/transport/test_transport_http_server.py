@@ -199,11 +199,40 @@ DATA = {"email": "ann@example.com", "name": "Zoë", "total": 12.5}
 EVENT = DispatchRecord(DESTINATION, "event", DATA, "profile-1", "session-1", "event-1", "purchase-order")
 
 
+# The credentials and init a destination's models give when only the URL is set: the defaults
+# (and bounds) are the models', which these tests do not have.
+UNSET: dict[str, Any] = {
+    "auth_type": "none",
+    "token": None,
+    "username": None,
+    "password": None,
+    "api_key_header": "X-API-Key",
+    "signing_secret": None,
+    "ssl_ca_file": "",
+    "method": "POST",
+    "headers": {},
+    "timeout_seconds": 10.0,
+    "connect_timeout_seconds": 5.0,
+    "max_attempts": 3,
+    "deadline_seconds": 15.0,
+    "max_retry_after_seconds": 10.0,
+    "verify_tls": True,
+    "max_body_bytes": 1024 * 1024,
+    "unreachable_backoff_seconds": 5.0,
+}
+
+
 def settings(credentials: dict[str, Any], init: dict[str, Any] | None = None, **names: str) -> HttpSettings:
     """HttpSettings from a resource's credentials and a destination's init, as a connector makes them."""
-    values = {"destination": DESTINATION, "resource_type": RESOURCE_TYPE, **names, **credentials, **(init or {})}
-    if "headers" in values:
-        values["headers"] = tuple(values["headers"].items())
+    values = {
+        "destination": DESTINATION,
+        "resource_type": RESOURCE_TYPE,
+        **UNSET,
+        **names,
+        **credentials,
+        **(init or {}),
+    }
+    values["headers"] = tuple(values["headers"].items())
     return HttpSettings(**values)
 
 
@@ -489,7 +518,28 @@ async def main() -> None:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    settings = HttpSettings(destination="Leak check", resource_type="leak-check", url=url)
+    settings = HttpSettings(
+        destination="Leak check",
+        resource_type="leak-check",
+        url=url,
+        method="POST",
+        auth_type="none",
+        token=None,
+        username=None,
+        password=None,
+        api_key_header="X-API-Key",
+        signing_secret=None,
+        headers=(),
+        timeout_seconds=10.0,
+        connect_timeout_seconds=5.0,
+        max_attempts=1,
+        deadline_seconds=10.0,
+        max_retry_after_seconds=0.0,
+        verify_tls=True,
+        ssl_ca_file="",
+        max_body_bytes=1024,
+        unreachable_backoff_seconds=0.0,
+    )
     await deliver(settings, b"{}", {})
     await close_http_sessions()
     await close_http_sessions()

@@ -41,8 +41,29 @@ from tracardi.process_engine.destination.transport.http import (
     shown_url,
 )
 
+# Every field given: the settings' defaults and bounds are the destination's models', which
+# these tests do not have.
 SETTINGS = HttpSettings(
-    destination="Order hooks", resource_type="order-hooks", url="https://hooks.example.com/in?team=blue&key=s3cr3t"
+    destination="Order hooks",
+    resource_type="order-hooks",
+    url="https://hooks.example.com/in?team=blue&key=s3cr3t",
+    method="POST",
+    auth_type="none",
+    token=None,
+    username=None,
+    password=None,
+    api_key_header="X-API-Key",
+    signing_secret=None,
+    headers=(),
+    timeout_seconds=10.0,
+    connect_timeout_seconds=5.0,
+    max_attempts=3,
+    deadline_seconds=15.0,
+    max_retry_after_seconds=10.0,
+    verify_tls=True,
+    ssl_ca_file="",
+    max_body_bytes=1024 * 1024,
+    unreachable_backoff_seconds=5.0,
 )
 BODY = b'{"email":"ann@example.com"}'
 NOW = 1_800_000_000.0
@@ -324,15 +345,8 @@ def test_auth_styles(changes: dict[str, str], header: str, value: str) -> None:
     [
         ({"url": "ftp://example.com/in"}, "http:// or https://"),
         ({"url": "https://ann:pw@example.com/in"}, "may not hold a user name or password"),
-        ({"method": "GET"}, "method must be one of POST, PUT, PATCH"),
-        ({"max_attempts": 0}, "max_attempts must be 1 to 10"),
-        ({"max_attempts": 11}, "max_attempts must be 1 to 10"),
-        ({"timeout_seconds": 0.0}, "timeout_seconds must be more than 0"),
-        ({"deadline_seconds": -1.0}, "deadline_seconds must be more than 0"),
-        ({"max_retry_after_seconds": -1.0}, "max_retry_after_seconds may not be negative"),
         ({"auth_type": "bearer"}, "auth_type bearer needs a token"),
         ({"auth_type": "basic", "username": "ann"}, "needs a username and a password"),
-        ({"auth_type": "digest"}, "auth_type must be one of"),
         ({"headers": (("Authorization", "Bearer mine"),)}, "the header Authorization is set by the destination"),
         ({"headers": (("x-api-key", "mine"),)}, "the header x-api-key is set by the destination"),
         ({"headers": (("X-Signature-256", "sha256=0"),)}, "the header X-Signature-256 is set by the destination"),

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp import web
+from test_transport_http import SETTINGS
 from test_transport_tls import CA, LOCALHOST_CERTIFICATE, LOCALHOST_KEY, WRONG_NAME_CERTIFICATE, WRONG_NAME_KEY
 
 from tracardi.process_engine.destination.transport.http import (
@@ -58,8 +59,7 @@ async def https_server(tmp_path: Path) -> AsyncIterator[Serve]:
 
 
 def settings(url: str, **changes: Any) -> HttpSettings:
-    base = HttpSettings(destination="Order hooks", resource_type="order-hooks", url=url, max_attempts=1)
-    return base._replace(**changes)
+    return SETTINGS._replace(**{"url": url, "max_attempts": 1, **changes})
 
 
 BAD_URL = "https://localhost:9/hook"

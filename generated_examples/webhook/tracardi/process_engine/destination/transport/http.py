@@ -54,9 +54,6 @@ USER_AGENT_CLIENT = f"aiohttp/{aiohttp.__version__}"
 CONNECTION_LIMIT = 100
 CONNECTION_LIMIT_PER_HOST = 64
 
-METHODS = ("POST", "PUT", "PATCH")
-AUTH_TYPES = ("none", "bearer", "basic", "api_key")
-MAX_ATTEMPTS_RANGE = range(1, 11)
 SIGNATURE_HEADER = "X-Signature-256"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Set by this module on every request; a settings header may not take their place.
@@ -136,31 +133,33 @@ class HttpSettings(NamedTuple):
 
     `destination` is the destination's name as Tracardi users see it, which begins every error
     and warning; `resource_type` its resource type id, which the User-Agent names. A tuple,
-    because one is built for every dispatch.
+    because one is built for every dispatch. No field has a default, and none is checked for its
+    range here: the destination's models own both (their Field bounds and choices), so the
+    values are those the models validated.
     """
 
     destination: str
     resource_type: str
     url: str
-    method: str = "POST"
-    auth_type: str = "none"
-    token: str | None = None
-    username: str | None = None
-    password: str | None = None
-    api_key_header: str = "X-API-Key"
-    signing_secret: str | None = None
+    method: str
+    auth_type: str
+    token: str | None
+    username: str | None
+    password: str | None
+    api_key_header: str
+    signing_secret: str | None
     # Pairs rather than a dict, so that settings can be told apart by hash and checked once.
-    headers: tuple[tuple[str, str], ...] = ()
-    timeout_seconds: float = 10.0
-    connect_timeout_seconds: float = 5.0
-    max_attempts: int = 3
-    deadline_seconds: float = 15.0
-    max_retry_after_seconds: float = 10.0
-    verify_tls: bool = True
+    headers: tuple[tuple[str, str], ...]
+    timeout_seconds: float
+    connect_timeout_seconds: float
+    max_attempts: int
+    deadline_seconds: float
+    max_retry_after_seconds: float
+    verify_tls: bool
     # A PEM file of the certificate authorities to trust with https://; "" for the system's.
-    ssl_ca_file: str = ""
-    max_body_bytes: int = 1024 * 1024
-    unreachable_backoff_seconds: float = 5.0
+    ssl_ca_file: str
+    max_body_bytes: int
+    unreachable_backoff_seconds: float
 
     def __repr__(self) -> str:
         # Secrets, header values and query values stay out of logs and tracebacks.
@@ -407,8 +406,6 @@ def _has_line_break(text: str) -> bool:
 
 
 def _auth_headers(settings: HttpSettings) -> dict[str, str]:
-    if settings.auth_type not in AUTH_TYPES:
-        raise _settings_error(settings, f"auth_type must be one of {', '.join(AUTH_TYPES)}")
     if settings.auth_type == "none":
         return {}
     if settings.auth_type == "basic":
@@ -427,17 +424,7 @@ def _auth_headers(settings: HttpSettings) -> dict[str, str]:
     return {settings.api_key_header: settings.token}
 
 
-def _check_limits(settings: HttpSettings) -> None:
-    if settings.method not in METHODS:
-        raise _settings_error(settings, f"method must be one of {', '.join(METHODS)}")
-    if settings.max_attempts not in MAX_ATTEMPTS_RANGE:
-        raise _settings_error(settings, f"max_attempts must be 1 to 10, not {settings.max_attempts}")
-    for name in ("timeout_seconds", "connect_timeout_seconds", "deadline_seconds", "max_body_bytes"):
-        if not getattr(settings, name) > 0:
-            raise _settings_error(settings, f"{name} must be more than 0")
-    for name in ("max_retry_after_seconds", "unreachable_backoff_seconds"):
-        if not getattr(settings, name) >= 0:
-            raise _settings_error(settings, f"{name} may not be negative")
+def _check_api_key_header(settings: HttpSettings) -> None:
     if not settings.api_key_header.isascii() or not settings.api_key_header.replace("-", "").isalnum():
         raise _settings_error(settings, "api_key_header must be a header name (ASCII letters, digits and dashes)")
 
@@ -483,7 +470,7 @@ def _tls(settings: HttpSettings, url: URL) -> ssl.SSLContext | bool:
 @functools.lru_cache(maxsize=256)
 def _checked(settings: HttpSettings) -> _RequestParts:
     """What every request with these settings carries, checked and built once."""
-    _check_limits(settings)
+    _check_api_key_header(settings)
     url = _checked_url(settings)
     headers = _settings_headers(settings)
     # Here rather than as the session's default, which aiohttp would merge into every request.

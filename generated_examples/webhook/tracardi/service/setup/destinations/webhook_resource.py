@@ -104,7 +104,7 @@ WEBHOOK_RESOURCE = ResourceSettings(
                         FormField(
                             id="max_attempts",
                             name="Max attempts",
-                            description="Attempts per record, 1 to 10; only failures that may pass are retried.",
+                            description="Attempts per record; only failures that may pass are retried.",
                             component=FormComponent(
                                 type="text",
                                 props={
