@@ -497,6 +497,8 @@ async def test_a_closed_session_is_made_again(server: Server) -> None:
 
 LEAK_CHECK = """
 import asyncio
+import json
+import sys
 
 from aiohttp import web
 
@@ -518,28 +520,9 @@ async def main() -> None:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     url = f"http://127.0.0.1:{runner.addresses[0][1]}/hook"
-    settings = HttpSettings(
-        destination="Leak check",
-        resource_type="leak-check",
-        url=url,
-        method="POST",
-        auth_type="none",
-        token=None,
-        username=None,
-        password=None,
-        api_key_header="X-API-Key",
-        signing_secret=None,
-        headers=(),
-        timeout_seconds=10.0,
-        connect_timeout_seconds=5.0,
-        max_attempts=1,
-        deadline_seconds=10.0,
-        max_retry_after_seconds=0.0,
-        verify_tls=True,
-        ssl_ca_file="",
-        max_body_bytes=1024,
-        unreachable_backoff_seconds=0.0,
-    )
+    # The test module's UNSET, handed over as JSON.
+    unset = {**json.loads(sys.argv[1]), "headers": ()}
+    settings = HttpSettings(**{**unset, "destination": "Leak check", "resource_type": "leak-check", "url": url})
     await deliver(settings, b"{}", {})
     await close_http_sessions()
     await close_http_sessions()
@@ -556,7 +539,7 @@ def test_after_close_http_sessions_nothing_leaks_and_the_next_dispatch_works() -
     # A fresh interpreter with every warning an error: an unclosed session, connector or
     # transport would print one at exit. The second session is left to asyncio.run to close.
     result = subprocess.run(
-        [sys.executable, "-W", "error", "-X", "tracemalloc", "-c", LEAK_CHECK],
+        [sys.executable, "-W", "error", "-X", "tracemalloc", "-c", LEAK_CHECK, json.dumps(UNSET)],
         cwd=os.getcwd(),
         capture_output=True,
         text=True,
