@@ -446,12 +446,15 @@ class _LoopLink:
         if self._held and not self._unanswered:
             self._send_turn()
         for futures, result in outcomes:
+            # Once an outcome, not once a future: comparing pybind11 enums costs more than
+            # settling the future.
+            if result == pulsar.Result.Ok:
+                for future in futures:
+                    if not future.done():
+                        future.set_result(None)
+                continue
             for future in futures:
-                if future.done():
-                    continue
-                if result == pulsar.Result.Ok:
-                    future.set_result(None)
-                else:
+                if not future.done():
                     future.set_exception(_delivery_error(result.name, settings))
 
 
