@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/instructions.py                    # every transport, 64 in flight
     .venv/bin/python benchmarks/instructions.py --transport http --events 3000
-    .venv/bin/python benchmarks/instructions.py --transport pulsar --concurrency 1000 --scenario open_loop
+    .venv/bin/python benchmarks/instructions.py --transport pulsar --scenario open_loop
 
 On a shared machine a wall-clock ratio moves by more than the difference it measures
 (docs/performance.md); the instructions a process executes for one dispatch hardly move. Each
@@ -36,7 +36,11 @@ from pathlib import Path
 import harness
 
 SCENARIOS = ("rendered", "closed_loop")
-HEADINGS = {"rendered": "rendered connector", "closed_loop": "raw, closed loop", "open_loop": "raw, open loop"}
+HEADINGS = {
+    "rendered": "rendered connector",
+    "closed_loop": "raw, closed loop",
+    "open_loop": "raw, open loop",
+}
 WARM_UP = 300
 
 
@@ -46,7 +50,11 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=2000, help="counted dispatches a scenario")
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument(
-        "--scenario", action="append", default=[], choices=["open_loop"], help="also count this scenario"
+        "--scenario",
+        action="append",
+        default=[],
+        choices=["open_loop"],
+        help="also count this scenario",
     )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -100,7 +108,10 @@ def count(transport: str, options: argparse.Namespace) -> list[float]:
             raise SystemExit(f"{transport}: the counted child failed:\n{done.stderr[-3000:]}")
         # One dump a scenario, numbered in the order they ran.
         scenarios = scenarios_of(options)
-        return [summary(Path(f"{out}.{number}")) / options.events for number in range(1, len(scenarios) + 1)]
+        return [
+            summary(Path(f"{out}.{number}")) / options.events
+            for number in range(1, len(scenarios) + 1)
+        ]
 
 
 def summary(dump: Path) -> int:
