@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/instructions.py                    # every transport, 64 in flight
     .venv/bin/python benchmarks/instructions.py --transport http --events 3000
+    .venv/bin/python benchmarks/instructions.py --transport pulsar --scenario open_loop
 
 On a shared machine a wall-clock ratio moves by more than the difference it measures
 (docs/performance.md); the instructions a process executes for one dispatch hardly move. Each
@@ -11,6 +12,10 @@ with ``--concurrency`` in flight, and the counters are dumped. Counted: every th
 child (a client library's own threads too); not the servers and brokers, which run in
 processes of their own. Not counted: the kernel's time in system calls, and what cache misses
 cost, so a connector 10 % above raw in instructions may take 10 to 25 % more CPU time.
+
+``--scenario open_loop`` adds the raw open loop (every message sent at once, waited for once:
+the harness's ceiling) as a third column; its count includes making and closing the one
+producer that loop uses, a few instructions a message over 2,000 messages.
 
 Needs valgrind (Debian: apt-get install valgrind); a transport takes about a minute.
 """
@@ -31,6 +36,11 @@ from pathlib import Path
 import harness
 
 SCENARIOS = ("rendered", "closed_loop")
+HEADINGS = {
+    "rendered": "rendered connector",
+    "closed_loop": "raw, closed loop",
+    "open_loop": "raw, open loop",
+}
 WARM_UP = 300
 
 
@@ -39,6 +49,13 @@ def main() -> None:
     parser.add_argument("--transport", action="append", help=f"one of {harness.TRANSPORTS}")
     parser.add_argument("--events", type=int, default=2000, help="counted dispatches a scenario")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        default=[],
+        choices=["open_loop"],
+        help="also count this scenario",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     options = parser.parse_args()
     if options.child:
@@ -51,14 +68,24 @@ def main() -> None:
         " valgrind callgrind, every thread of the dispatching process)"
     )
     print()
-    print("| transport | rendered connector | raw, closed loop | raw / rendered |")
-    print("| --- | ---: | ---: | ---: |")
+    scenarios = scenarios_of(options)
+    raws = scenarios[1:]
+    headings = [HEADINGS[scenario] for scenario in scenarios]
+    ratios = [f"{HEADINGS[raw].split(', ')[1]} / rendered" for raw in raws]
+    print(f"| transport | {' | '.join(headings)} | {' | '.join(ratios)} |")
+    print(f"| --- |{' ---: |' * (len(headings) + len(ratios))}")
     for transport in options.transport or harness.TRANSPORTS:
-        rendered, raw = count(transport, options)
-        print(f"| {transport} | {rendered:,.0f} | {raw:,.0f} | {raw / rendered:.3f} |")
+        rendered, *others = count(transport, options)
+        counts = " | ".join(f"{value:,.0f}" for value in (rendered, *others))
+        shares = " | ".join(f"{value / rendered:.3f}" for value in others)
+        print(f"| {transport} | {counts} | {shares} |")
 
 
-def count(transport: str, options: argparse.Namespace) -> tuple[float, float]:
+def scenarios_of(options: argparse.Namespace) -> tuple[str, ...]:
+    return SCENARIOS + tuple(dict.fromkeys(options.scenario))
+
+
+def count(transport: str, options: argparse.Namespace) -> list[float]:
     """Run one transport's child under callgrind; instructions a dispatch of each scenario."""
     with tempfile.TemporaryDirectory(prefix="instructions-") as workdir:
         out = Path(workdir) / "callgrind.out"
@@ -71,6 +98,7 @@ def count(transport: str, options: argparse.Namespace) -> tuple[float, float]:
             f"--child={transport}",
             f"--events={options.events}",
             f"--concurrency={options.concurrency}",
+            *(f"--scenario={scenario}" for scenario in options.scenario),
         ]
         # A fixed mmap threshold: glibc's moving one makes the same program take a different
         # path through malloc from one run to the next (an mmap per received buffer, or none).
@@ -79,8 +107,11 @@ def count(transport: str, options: argparse.Namespace) -> tuple[float, float]:
         if done.returncode != 0:
             raise SystemExit(f"{transport}: the counted child failed:\n{done.stderr[-3000:]}")
         # One dump a scenario, numbered in the order they ran.
-        counts = [summary(Path(f"{out}.{number}")) / options.events for number in (1, 2)]
-    return counts[0], counts[1]
+        scenarios = scenarios_of(options)
+        return [
+            summary(Path(f"{out}.{number}")) / options.events
+            for number in range(1, len(scenarios) + 1)
+        ]
 
 
 def summary(dump: Path) -> int:
@@ -94,7 +125,14 @@ async def count_in_child(options: argparse.Namespace) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     module = importlib.import_module(f"{options.child}_dispatch")
     async with module.bench(options) as transport:
-        for scenario in SCENARIOS:
+        for scenario in scenarios_of(options):
+            if scenario == "open_loop":
+                await transport.open_loop(WARM_UP)
+                gc.collect()
+                callgrind_control("--zero")
+                await transport.open_loop(options.events)
+                callgrind_control("--dump")
+                continue
             dispatch = getattr(transport, scenario)()
             await run(dispatch, range(-1, WARM_UP), options.concurrency)
             gc.collect()

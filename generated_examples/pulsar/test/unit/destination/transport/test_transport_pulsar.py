@@ -78,7 +78,9 @@ class RecordingProducer:
         thread.join()
 
 
-def shared_producer(mocker: MockerFixture, partitions: int) -> tuple[SharedProducer, RecordingProducer]:
+def shared_producer(
+    mocker: MockerFixture, partitions: int, settings: ProducerSettings = SETTINGS
+) -> tuple[SharedProducer, RecordingProducer]:
     recording = RecordingProducer()
     client = mocker.patch.object(pulsar, "Client").return_value
     client.create_producer.return_value = recording
@@ -88,7 +90,7 @@ def shared_producer(mocker: MockerFixture, partitions: int) -> tuple[SharedProdu
         else [f"{SETTINGS.topic}-partition-{number}" for number in range(partitions)]
     )
     mocker.patch.object(producer_module, "check_broker_accepts", return_value=MAX_MESSAGE_SIZE)
-    return SharedProducer(SETTINGS), recording
+    return SharedProducer(settings), recording
 
 
 async def until(condition: Callable[[], bool]) -> None:
@@ -99,9 +101,9 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("the condition never held")
 
 
-async def start_sends(producer: SharedProducer, recording: RecordingProducer, count: int) -> list[asyncio.Task[None]]:
+async def start_sends(producer: SharedProducer, recording: RecordingProducer, count: int) -> list[asyncio.Future[None]]:
     """Start `count` sends in one turn of the loop; return once they reached the client."""
-    sends = [asyncio.create_task(producer.send(f"message {number}".encode(), {}, None)) for number in range(count)]
+    sends = [producer.send(f"message {number}".encode(), {}, None) for number in range(count)]
     await until(lambda: len(recording.sent) == count)
     return sends
 
@@ -153,9 +155,8 @@ async def test_a_send_cancelled_before_its_turn_ends_is_not_sent(
     mocker: MockerFixture,
 ) -> None:
     producer, recording = shared_producer(mocker, partitions=1)
-    sends = [asyncio.create_task(producer.send(f"message {number}".encode(), {}, None)) for number in range(3)]
-    # One step each: every send has queued its message, and the turn has not ended.
-    await asyncio.sleep(0)
+    sends = [producer.send(f"message {number}".encode(), {}, None) for number in range(3)]
+    # Every send has queued its message, and the turn has not ended.
     sends[2].cancel()
     await until(lambda: len(recording.sent) == 2)
     assert recording.contents() == [b"message 0", b"message 1"]
@@ -172,9 +173,9 @@ async def test_a_lone_message_skips_the_batch_delay_and_a_burst_after_it_waits_f
     producer, batched = shared_producer(mocker, partitions=1)
     lone = RecordingProducer()
     producer._lone_producer = lone
-    first = asyncio.create_task(producer.send(b"alone", {}, None))
+    first = producer.send(b"alone", {}, None)
     await until(lambda: len(lone.sent) == 1)
-    burst = [asyncio.create_task(producer.send(f"burst {number}".encode(), {}, None)) for number in range(3)]
+    burst = [producer.send(f"burst {number}".encode(), {}, None) for number in range(3)]
     for _ in range(5):
         await asyncio.sleep(0)
     # Sent through the other producer now, the burst could be stored before the lone message.
@@ -186,6 +187,61 @@ async def test_a_lone_message_skips_the_batch_delay_and_a_burst_after_it_waits_f
     assert batched.with_callback() == [False, False, True]
     batched.acknowledge(2)
     await asyncio.wait_for(asyncio.gather(*burst), 5)
+
+
+@pytest.mark.asyncio
+async def test_sends_beyond_max_pending_messages_wait_in_order_for_acknowledgements(
+    mocker: MockerFixture,
+) -> None:
+    producer, recording = shared_producer(mocker, partitions=1, settings=SETTINGS._replace(max_pending_messages=2))
+    sends = [producer.send(f"message {number}".encode(), {}, None) for number in range(5)]
+    await until(lambda: len(recording.sent) == 2)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert len(recording.sent) == 2
+    recording.acknowledge(1)
+    await until(lambda: len(recording.sent) == 4)
+    assert all(send.done() for send in sends[:2])
+    recording.acknowledge(3)
+    await until(lambda: len(recording.sent) == 5)
+    recording.acknowledge(4)
+    await asyncio.wait_for(asyncio.gather(*sends), 5)
+    assert recording.contents() == [f"message {number}".encode() for number in range(5)]
+
+
+@pytest.mark.asyncio
+async def test_a_send_that_stops_waiting_keeps_its_room_until_the_client_answers_for_it(
+    mocker: MockerFixture,
+) -> None:
+    producer, recording = shared_producer(mocker, partitions=1, settings=SETTINGS._replace(max_pending_messages=1))
+    first = producer.send(b"first", {}, None)
+    await until(lambda: len(recording.sent) == 1)
+    first.cancel()
+    second = producer.send(b"second", {}, None)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    # The client still holds the first message: one more would go over its queue.
+    assert recording.contents() == [b"first"]
+    recording.acknowledge(0)
+    await until(lambda: len(recording.sent) == 2)
+    recording.acknowledge(1)
+    await asyncio.wait_for(second, 5)
+
+
+@pytest.mark.asyncio
+async def test_a_send_cancelled_while_it_waits_for_room_is_not_sent(
+    mocker: MockerFixture,
+) -> None:
+    producer, recording = shared_producer(mocker, partitions=1, settings=SETTINGS._replace(max_pending_messages=1))
+    sends = [producer.send(f"message {number}".encode(), {}, None) for number in range(3)]
+    await until(lambda: len(recording.sent) == 1)
+    sends[1].cancel()
+    recording.acknowledge(0)
+    await until(lambda: len(recording.sent) == 2)
+    assert recording.contents() == [b"message 0", b"message 2"]
+    recording.acknowledge(1)
+    await asyncio.wait_for(sends[2], 5)
+    assert sends[1].cancelled()
 
 
 def test_a_producer_that_does_not_batch_is_its_own_lone_producer(mocker: MockerFixture) -> None:

@@ -29,6 +29,7 @@ only, the same calls on both.
 
 import asyncio
 import atexit
+import collections
 import functools
 import threading
 import weakref
@@ -306,8 +307,12 @@ class SharedProducer:
         # asyncio primitives belong to one event loop, so each loop gets its own link.
         self._links: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopLink] = weakref.WeakKeyDictionary()
 
-    async def send(self, payload: bytes, properties: dict[str, str], partition_key: str | None) -> None:
-        """Send one message and wait for the broker's acknowledgement."""
+    def send(self, payload: bytes, properties: dict[str, str], partition_key: str | None) -> asyncio.Future[None]:
+        """Send one message; the future returned is done when the broker has acknowledged it.
+
+        A function returning the future rather than a coroutine awaiting it: every dispatch
+        makes, steps and collects one coroutine fewer.
+        """
         if len(payload) > self.max_payload_size:
             raise PulsarMessageSizeError(
                 f"The message for {self.settings.where()} is {len(payload)} bytes; the "
@@ -317,10 +322,9 @@ class SharedProducer:
         link = self._links.get(loop)
         if link is None:
             link = self._links.setdefault(loop, _LoopLink(loop, self))
-        async with link.room:
-            acknowledged = loop.create_future()
-            link.queue(_Message(payload, properties, partition_key, acknowledged))
-            await acknowledged
+        acknowledged = loop.create_future()
+        link.queue(_Message(payload, properties, partition_key, acknowledged))
+        return acknowledged
 
     def send_turn(self, messages: list["_Message"], link: "_LoopLink", lone: bool) -> int:
         """Send a turn's messages, each acknowledgement answering for those before it.
@@ -328,7 +332,7 @@ class SharedProducer:
         A producer acknowledges in the order it sends, so the last message's acknowledgement
         answers for the whole turn; a partitioned topic's producer only within each
         partition, so there each message answers for itself. What could fail one message
-        alone is ruled out before it is sent: a full queue by the room semaphore, a message
+        alone is ruled out before it is sent: a full queue by the link's room, a message
         too large by send(); the client sets no memory limit. Returns how many
         acknowledgements will come.
         """
@@ -388,8 +392,12 @@ class _LoopLink:
         # A weak reference, so that a closed loop can leave the producer's links.
         self._loop = weakref.ref(loop)
         self._producer = producer
-        # Keeps a burst under max_pending_messages, which would fail it otherwise.
-        self.room = asyncio.Semaphore(producer.settings.max_pending_messages)
+        # How many more messages the client may hold for this loop: a burst over
+        # max_pending_messages would fail, so the rest wait, in order, for acknowledgements.
+        # A message holds its room until the client answers for it, even when its dispatch
+        # stops waiting, because until then the client holds it.
+        self._room = producer.settings.max_pending_messages
+        self._waiting: collections.deque[_Message] = collections.deque()
         self._turn: list[_Message] = []
         # Acknowledgements still to come, whether they come from the lone producer, and the
         # messages waiting for the lone producer's.
@@ -401,18 +409,35 @@ class _LoopLink:
         self._outcomes: list[tuple[list[asyncio.Future[None]], pulsar.Result]] = []
 
     def queue(self, message: _Message) -> None:
-        """Queue a message for the end of this turn of the loop."""
+        """Queue a message for the end of this turn of the loop, or until there is room."""
+        if self._room and not self._waiting:
+            self._admit(message)
+        else:
+            self._waiting.append(message)
+
+    def _admit(self, message: _Message) -> None:
+        self._room -= 1
         if not self._turn:
             message.acknowledged.get_loop().call_soon(self._send_turn)
         self._turn.append(message)
+
+    def _admit_waiting(self) -> None:
+        while self._room and self._waiting:
+            message = self._waiting.popleft()
+            # A dispatch cancelled while it waited is not sent.
+            if not message.acknowledged.done():
+                self._admit(message)
 
     def _send_turn(self) -> None:
         turn, self._turn = self._turn, []
         self._held += turn
         if self._lone and self._unanswered and len(self._held) > 1:
             return
-        # A dispatch cancelled while queued is not sent.
+        # A dispatch cancelled while queued is not sent, and leaves its room.
         messages = [message for message in self._held if not message.acknowledged.done()]
+        if len(messages) < len(self._held):
+            self._room += len(self._held) - len(messages)
+            self._admit_waiting()
         self._held = []
         if messages:
             lone = len(messages) == 1 and (self._lone or not self._unanswered)
@@ -446,13 +471,18 @@ class _LoopLink:
         if self._held and not self._unanswered:
             self._send_turn()
         for futures, result in outcomes:
+            self._room += len(futures)
+            # Once an outcome, not once a future: comparing pybind11 enums costs more than
+            # settling the future.
+            if result == pulsar.Result.Ok:
+                for future in futures:
+                    if not future.done():
+                        future.set_result(None)
+                continue
             for future in futures:
-                if future.done():
-                    continue
-                if result == pulsar.Result.Ok:
-                    future.set_result(None)
-                else:
+                if not future.done():
                     future.set_exception(_delivery_error(result.name, settings))
+        self._admit_waiting()
 
 
 # Brokers that could not be reached lately, by service URL and topic.
@@ -552,7 +582,10 @@ async def publish(
     """
     endpoint = (settings.service_url, settings.topic)
     with _outages.attempt(endpoint, settings.unreachable_backoff_seconds, (PulsarConnectionError,)):
-        producer = await get_producer(settings)
+        # Found without a coroutine once made, as it is for all but the first dispatches.
+        producer = _producers.get(settings)
+        if not isinstance(producer, SharedProducer):
+            producer = await get_producer(settings)
         try:
             await producer.send(payload, properties, partition_key)
         except ProducerClosedError:
