@@ -520,13 +520,17 @@ _WORD = struct.Struct("<I")
 _MURMUR_SEED = 0x9747B28C
 _MURMUR_MULTIPLIER = 0x5BD1E995
 _WORD_MASK = 0xFFFFFFFF
+# A profile's records come in bursts (its session's events), so the hash of a key seen lately is
+# looked up rather than computed again; about 1 MB at most.
+_KEYS_HASHED = 4096
 
 
+@functools.lru_cache(maxsize=_KEYS_HASHED)
 def murmur2(key: bytes) -> int:
     """Kafka's murmur2 of a record key, as the Java client and aiokafka's partitioner hash it.
 
-    aiokafka's own goes byte by byte; reading whole words costs half as much, on every keyed
-    record. The unit tests hold the two equal.
+    aiokafka's own goes byte by byte; reading whole words costs half as much. The unit tests
+    hold the two equal.
     """
     length = len(key)
     whole = length & ~3
