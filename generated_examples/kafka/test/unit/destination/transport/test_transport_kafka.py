@@ -1,6 +1,7 @@
 """The shared Kafka producers (transport/kafka.py) against a stand-in for aiokafka's producer: no broker needed."""
 
 import asyncio
+import random
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +27,11 @@ from tracardi.process_engine.destination.transport.kafka import (
     publish,
 )
 from tracardi.process_engine.destination.transport.outages import Outages
+
+try:
+    from aiokafka.partitioner import murmur2 as aiokafka_murmur2
+except ImportError:  # aiokafka 0.8 partitions with kafka-python's
+    from kafka.partitioner.default import murmur2 as aiokafka_murmur2
 
 SETTINGS = ProducerSettings(
     bootstrap_servers="broker-1:9092,broker-2:9092",
@@ -567,3 +573,49 @@ async def test_a_send_without_room_fails_the_records_behind_it_unsent() -> None:
     assert results[0] is None
     assert [type(result) for result in results[1:]] == [KafkaUnreachableError] * 2
     assert [value for _, value, _, _ in producer.sent] == [b"{}", b"1"]
+
+
+def test_the_key_hash_is_the_one_aiokafka_partitions_by() -> None:
+    rng = random.Random(19)
+    keys = [b"", b"a", b"profile-1", "profil\u00e9-\u4e00".encode()]
+    keys += [rng.randbytes(rng.randrange(64)) for _ in range(2000)]
+    assert [kafka.murmur2(key) for key in keys] == [aiokafka_murmur2(key) for key in keys]
+
+
+@pytest.mark.asyncio
+async def test_room_handed_to_a_dispatch_that_gave_up_goes_to_the_next() -> None:
+    room = kafka._Room(1)
+    room.free = 0
+    first = asyncio.ensure_future(room.wait(10))
+    second = asyncio.ensure_future(room.wait(10))
+    await asyncio.sleep(0)
+    # Room freed for the first, which is cancelled before it could take it.
+    room.release()
+    first.cancel()
+    [outcome] = await asyncio.gather(first, return_exceptions=True)
+    if not isinstance(outcome, asyncio.CancelledError):
+        # Python 3.11's wait_for lets a cancelled wait keep what it got: its dispatch sends, then frees it.
+        room.release()
+    await asyncio.wait_for(second, 1)
+    assert room.free == 0
+    room.release()
+    assert room.free == 1
+
+
+@pytest.mark.asyncio
+async def test_room_goes_to_the_dispatches_waiting_in_their_order() -> None:
+    room = kafka._Room(1)
+    room.free = 0
+    order: list[int] = []
+
+    async def wait(number: int) -> None:
+        await room.wait(10)
+        order.append(number)
+
+    waiting = [asyncio.ensure_future(wait(number)) for number in range(3)]
+    await asyncio.sleep(0)
+    for _ in range(3):
+        room.release()
+    await asyncio.gather(*waiting)
+    assert order == [0, 1, 2]
+    assert room.free == 0

@@ -23,7 +23,9 @@ import inspect
 import itertools
 import math
 import ssl
+import struct
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
@@ -284,7 +286,7 @@ class _SharedProducer:
     producer: AIOKafkaProducer
     # Bounds the records in flight, one bound for each max_in_flight asked for: a burst waits
     # here instead of failing.
-    rooms: dict[int, asyncio.Semaphore] = field(default_factory=dict)
+    rooms: "dict[int, _Room]" = field(default_factory=dict)
     # Each topic's setup, once: its metadata checked, and its max.message.bytes when the user
     # may read it.
     topics: "dict[str, asyncio.Task[int | None]]" = field(default_factory=dict)
@@ -334,11 +336,47 @@ class _PartitionQueue:
             self.busy = False
 
 
+class _Room:
+    """Room for max_in_flight records in flight; a burst waits for it, first come first served.
+
+    Not asyncio.Semaphore: its acquire() is a coroutine and its locked() runs a generator, paid
+    on every record although a record rarely waits.
+    """
+
+    __slots__ = ("free", "waiting")
+
+    def __init__(self, size: int) -> None:
+        self.free = size
+        # Room freed while a dispatch waits goes to the first one waiting, so free stays 0 while any waits.
+        self.waiting: deque[asyncio.Future[None]] = deque()
+
+    async def wait(self, timeout: float) -> None:
+        """Wait until room freed is handed over; asyncio.TimeoutError after `timeout` seconds."""
+        handed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.waiting.append(handed)
+        try:
+            await asyncio.wait_for(handed, timeout)
+        except BaseException:
+            # Handed over just as this dispatch timed out or was cancelled: the next one takes it.
+            if handed.done() and not handed.cancelled():
+                self.release()
+            raise
+
+    def release(self) -> None:
+        while self.waiting:
+            handed = self.waiting.popleft()
+            # One that timed out or was cancelled has given up its place.
+            if not handed.done():
+                handed.set_result(None)
+                return
+        self.free += 1
+
+
 class _Route(NamedTuple):
     """What a dispatch of settings set up before needs, found without a coroutine."""
 
     shared: _SharedProducer
-    room: asyncio.Semaphore
+    room: _Room
     topic_limit: int | None
 
 
@@ -410,12 +448,10 @@ async def publish(
                 f"max.message.bytes ({route.topic_limit}) allows; it was not sent"
             )
         room = route.room
-        # wait_for only when the bound is reached: it costs a task, and acquire() would not wait.
-        if room.locked():
-            await _wait_for_room(room, settings)
+        if room.free:
+            room.free -= 1
         else:
-            # acquire() and release() rather than `async with`, which costs twice as much per record.
-            await room.acquire()
+            await _wait_for_room(room, settings)
         try:
             queue = _partition_queue(shared, settings, encoded_key, value)
             if queue is None:
@@ -442,9 +478,9 @@ async def publish(
             room.release()
 
 
-async def _wait_for_room(room: asyncio.Semaphore, settings: ProducerSettings) -> None:
+async def _wait_for_room(room: _Room, settings: ProducerSettings) -> None:
     try:
-        await asyncio.wait_for(room.acquire(), settings.request_timeout_seconds)
+        await room.wait(settings.request_timeout_seconds)
     except asyncio.TimeoutError:
         raise KafkaBacklogError(
             f"None of the max_in_flight ({settings.max_in_flight}) records in flight to {settings.where()} "
@@ -459,14 +495,49 @@ def _partition_queue(
     """The queue of the record's partition; None when the topic's partitions are not known."""
     producer = shared.producer
     topic = settings.topic
-    if producer.client.cluster.partitions_for_topic(topic) is None:
+    partitions = producer.client.cluster.partitions_for_topic(topic)
+    if partitions is None:
         return None
-    partition: int = producer._partition(topic, None, key, value, key, value)
+    if key is None:
+        partition: int = producer._partition(topic, None, key, value, key, value)
+    else:
+        # As aiokafka's DefaultPartitioner picks it, from the partitions in the order it lists them.
+        listed = list(partitions)
+        partition = listed[(murmur2(key) & 0x7FFFFFFF) % len(listed)]
     queue = shared.queues.get((topic, partition))
     if queue is None:
         queue = _PartitionQueue(producer, topic, partition, settings.request_timeout_seconds)
         shared.queues[(topic, partition)] = queue
     return queue
+
+
+_WORD = struct.Struct("<I")
+_MURMUR_SEED = 0x9747B28C
+_MURMUR_MULTIPLIER = 0x5BD1E995
+_WORD_MASK = 0xFFFFFFFF
+# A profile's records come in bursts (its session's events), so the hash of a key seen lately is
+# looked up rather than computed again; about 1 MB at most.
+_KEYS_HASHED = 4096
+
+
+@functools.lru_cache(maxsize=_KEYS_HASHED)
+def murmur2(key: bytes) -> int:
+    """Kafka's murmur2 of a record key, as the Java client and aiokafka's partitioner hash it.
+
+    aiokafka's own goes byte by byte; reading whole words costs half as much. The unit tests
+    hold the two equal.
+    """
+    length = len(key)
+    whole = length & ~3
+    h = _MURMUR_SEED ^ length
+    for (k,) in _WORD.iter_unpack(key[:whole]):
+        k = k * _MURMUR_MULTIPLIER & _WORD_MASK
+        k = (k ^ k >> 24) * _MURMUR_MULTIPLIER & _WORD_MASK
+        h = h * _MURMUR_MULTIPLIER & _WORD_MASK ^ k
+    if length & 3:
+        h = (h ^ int.from_bytes(key[whole:], "little")) * _MURMUR_MULTIPLIER & _WORD_MASK
+    h = (h ^ h >> 13) * _MURMUR_MULTIPLIER & _WORD_MASK
+    return h ^ h >> 15
 
 
 async def _send_in_order(queue: _PartitionQueue) -> None:
@@ -603,7 +674,7 @@ async def _set_up(settings: ProducerSettings) -> _Route:
     topic_limit: int | None = await _within(deadline, setting_up, settings, started_here)
     room = shared.rooms.get(settings.max_in_flight)
     if room is None:
-        room = shared.rooms[settings.max_in_flight] = asyncio.Semaphore(settings.max_in_flight)
+        room = shared.rooms[settings.max_in_flight] = _Room(settings.max_in_flight)
     route = _Route(shared, room, topic_limit)
     # Not kept for a producer evicted meanwhile: the next dispatch starts a new one.
     if _producers.get(key) is starting:

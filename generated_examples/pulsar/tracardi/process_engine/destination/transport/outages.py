@@ -72,7 +72,9 @@ class Outages:
         """check(), then report how the `with` block went: an `unreachable` error starts a window;
         success or any other error (the endpoint answered) ends one; a cancelled dispatch says
         nothing. Checks that need no endpoint (settings, payload) belong before the block."""
-        self.check(key)
+        # It wraps every dispatch, and while every endpoint answers there is nothing to check.
+        if self._outages:
+            self.check(key)
         return _Attempt(self, key, window_seconds, unreachable)
 
 
@@ -96,9 +98,13 @@ class _Attempt:
         return None
 
     def __exit__(self, kind: object, error: BaseException | None, traceback: object) -> None:
-        if isinstance(error, self.unreachable):
+        if error is None:
+            # The endpoint answered; while none is away, no window is there to end.
+            if self.outages._outages:
+                self.outages.succeeded(self.key)
+        elif isinstance(error, self.unreachable):
             self.outages.failed(self.key, error, self.window_seconds)
-        elif error is None or isinstance(error, Exception):
+        elif isinstance(error, Exception):
             self.outages.succeeded(self.key)
         else:
             self.outages.release(self.key)
